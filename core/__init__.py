@@ -1,0 +1,1 @@
+"""RAG Eval Studio's engine: plain Python, no Streamlit. See ARCHITECTURE in the README."""

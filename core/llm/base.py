@@ -1,0 +1,33 @@
+"""The one interface every model backend implements."""
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+
+from core.models import Completion
+
+Messages = list[dict[str, str]]  # OpenAI-style [{"role": ..., "content": ...}]
+
+
+class LLM(ABC):
+    """Chat, optionally constrained to a JSON schema. `id` names backend and model, and
+    keys caches; `calls` counts the model calls this object made, so tests can prove a
+    cache hit made none."""
+
+    id: str = ""
+
+    def __init__(self):
+        self.calls = 0
+        self._count_lock = threading.Lock()
+
+    def complete(self, messages: Messages, *, schema: dict | None = None, max_tokens: int = 384,
+                 temperature: float = 0.0) -> Completion:
+        """One model call; with `schema`, the text is JSON that follows it. Raises ModelError."""
+        with self._count_lock:
+            self.calls += 1
+        return self._complete(messages, schema=schema, max_tokens=max_tokens, temperature=temperature)
+
+    @abstractmethod
+    def _complete(self, messages: Messages, *, schema: dict | None, max_tokens: int,
+                  temperature: float) -> Completion:
+        ...

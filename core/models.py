@@ -1,0 +1,167 @@
+"""The records, defined once and used everywhere."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+MODES = ("llm_only", "rag")
+MODE_LABELS = {"llm_only": "LLM only", "rag": "LLM + RAG"}
+METRICS = ("faithfulness", "answer_relevancy")
+METRIC_LABELS = {"faithfulness": "Faithfulness", "answer_relevancy": "Answer relevancy"}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A run of text under one heading path, e.g. ("Guide", "Install")."""
+
+    path: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """One readable unit of a source (a file, an archive member), already cleaned."""
+
+    source: str  # what the user named: a file, folder or archive path
+    name: str  # the document within the source, e.g. a relative path
+    sections: tuple[Section, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file of a source that could not be read, with the reason."""
+
+    source: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document sized for the embedding model, ready to be stored."""
+
+    source: str
+    document: str
+    section: str  # heading path joined with " > "
+    chunk_index: int
+    text: str
+    content_hash: str  # of the whole document: unchanged documents are not re-embedded
+
+    @property
+    def id(self) -> str:
+        return f"{self.source}::{self.document}::{self.chunk_index}"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk returned by a search, with its score (higher is better)."""
+
+    id: str
+    text: str
+    source: str
+    document: str
+    section: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of a set, with its optional reference answer and category."""
+
+    id: str
+    question: str
+    reference: str = ""
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    """A named, versioned list of questions."""
+
+    name: str
+    version: int
+    questions: tuple[Question, ...]
+    created_at: str = ""
+    origin: str = ""  # the file it came from
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What one model call returned, and what it cost."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One mode's answer to one question of a run."""
+
+    run_id: str
+    question_id: str
+    mode: str
+    question: str
+    text: str
+    passages: tuple[Passage, ...] = ()  # the passages shown to the model (rag mode only)
+    model: str = ""
+    latency_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str = ""  # why there is no answer, when there is none
+
+
+@dataclass(frozen=True)
+class Score:
+    """One metric's score of one answer; `value` is None when unscored, and `reason` says why."""
+
+    run_id: str
+    question_id: str
+    mode: str
+    metric: str
+    value: float | None
+    reason: str = ""
+    details: dict = field(default_factory=dict)  # RAGAS's intermediate outputs, for drill-down
+    judge: str = ""
+    latency_s: float = 0.0
+
+    def __post_init__(self):
+        if self.value is None or (isinstance(self.value, float) and math.isnan(self.value)):
+            if not self.reason:
+                raise ValueError("an unscored Score needs a reason")
+            object.__setattr__(self, "value", None)
+        elif not 0.0 <= self.value <= 1.0:
+            raise ValueError(f"score {self.value} is outside [0, 1]")
+
+    @property
+    def scored(self) -> bool:
+        return self.value is not None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One evaluation: a question set version × knowledge base × models × settings."""
+
+    id: str
+    created_at: str
+    kb: str
+    question_set: str
+    question_set_version: int
+    modes: tuple[str, ...]
+    metrics: tuple[str, ...]
+    answer_model: str  # a label, e.g. "embedded:SmolLM2-135M-Instruct.Q4_1.gguf"
+    judge_model: str
+    top_k: int
+    search_mode: str
+    limit: int | None = None
+    status: str = "pending"  # pending, running, done, cancelled, failed
+    imported: bool = False
+    error: str = ""
+    cancel_requested: bool = False
+    config: dict = field(default_factory=dict)  # model configs and settings: enough to resume

@@ -1,0 +1,222 @@
+"""Runs: create one, execute it item by item (writing each result as it completes),
+resume what is missing, cancel through a flag in the store, and summarise it.
+
+An item is one (question, mode). For each question the passages are retrieved once:
+the RAG answer reads them, and both modes' faithfulness is judged against them, so the
+two modes face the same evidence.
+"""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from core import answer as answering
+from core import retrieval
+from core.config import ModelConfig, Settings
+from core.embeddings import Embedder
+from core.errors import RagEvalError
+from core.evaluate import JudgeCache, Scorer
+from core.llm import LLM, get_llm, label
+from core.models import METRICS, MODES, Answer, Passage, Question, Run, Score
+from core.store import Store
+
+Progress = Callable[[int, int, str], None]  # (items done, items total, what)
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, modes=MODES, metrics=METRICS,
+               limit: int | None = None, top_k: int | None = None, search_mode: str | None = None,
+               question_set_version: int | None = None) -> Run:
+    """Validate the choices and store a pending run; nothing is computed yet."""
+    modes, metrics = tuple(modes), tuple(metrics)
+    for m in modes:
+        if m not in MODES:
+            raise RagEvalError(f"mode '{m}' is unknown: use {', '.join(MODES)}")
+    for m in metrics:
+        if m not in METRICS:
+            raise RagEvalError(f"metric '{m}' is unknown: use {', '.join(METRICS)}")
+    if not modes:
+        raise RagEvalError("choose at least one mode")
+    if limit is not None and limit < 1:
+        raise RagEvalError(f"limit {limit}: use 1 or more questions")
+    store.kb_table(kb)  # raises NotFoundError naming the known ones
+    qs = store.question_set(question_set, question_set_version)
+    top_k = top_k or settings.top_k
+    search_mode = search_mode or settings.search_mode
+    if search_mode not in retrieval.SEARCH_MODES or not 1 <= top_k <= 50:
+        raise RagEvalError(f"top-k {top_k} / search mode '{search_mode}' is not allowed")
+    run = Run(
+        id=new_run_id(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), kb=kb,
+        question_set=qs.name, question_set_version=qs.version, modes=modes, metrics=metrics,
+        answer_model=label(settings.answer_model), judge_model=label(settings.judge_model),
+        top_k=top_k, search_mode=search_mode, limit=limit,
+        config={"answer_model": asdict(settings.answer_model), "judge_model": asdict(settings.judge_model),
+                "relevancy_strictness": settings.relevancy_strictness,
+                "embedding_model": settings.embedding_model},
+    )
+    store.create_run(run)
+    return run
+
+
+def run_questions(store: Store, run: Run) -> list[Question]:
+    qs = store.question_set(run.question_set, run.question_set_version).questions
+    return list(qs[: run.limit] if run.limit else qs)
+
+
+@dataclass
+class Outcome:
+    """What one execution of a run did."""
+
+    run: Run
+    answered: int = 0
+    scored: int = 0
+    seconds: float = 0.0
+
+
+class Executor:
+    """Executes (or resumes) one run; `answer_llm` and `judge_llm` may be given for tests."""
+
+    def __init__(self, store: Store, settings: Settings, embedder: Embedder, run_id: str,
+                 answer_llm: LLM | None = None, judge_llm: LLM | None = None, progress: Progress | None = None):
+        self.store, self.settings, self.embedder = store, settings, embedder
+        self.run = store.run(run_id)
+        cfg = self.run.config
+        self.answer_cfg = ModelConfig(**cfg["answer_model"]) if cfg.get("answer_model") else settings.answer_model
+        self.judge_cfg = ModelConfig(**cfg["judge_model"]) if cfg.get("judge_model") else settings.judge_model
+        self.answer_llm = answer_llm
+        self.judge_llm = judge_llm
+        self.progress = progress or (lambda done, total, what: None)
+        self.strictness = cfg.get("relevancy_strictness", settings.relevancy_strictness)
+
+    def execute(self, rescore: bool = False) -> Outcome:
+        """Compute every missing answer and score; with `rescore`, score everything again
+        (judge calls are answered from the cache when nothing changed)."""
+        if rescore:
+            self.store.delete_scores(self.run.id)
+        self.store.update_run(self.run.id, status="running", error="", cancel_requested=False)
+        t0 = time.perf_counter()
+        outcome = Outcome(self.run)
+        try:
+            cancelled = asyncio.run(self._execute(outcome))
+        except BaseException as e:
+            self.store.update_run(self.run.id, status="failed", error=str(e) or type(e).__name__)
+            raise
+        status = "cancelled" if cancelled else "done"
+        self.store.update_run(self.run.id, status=status)
+        self.store.optimize("answers", "scores", "runs")
+        outcome.seconds = time.perf_counter() - t0
+        outcome.run = self.store.run(self.run.id)
+        return outcome
+
+    async def _execute(self, outcome: Outcome) -> bool:
+        run = self.run
+        questions = run_questions(self.store, run)
+        answers = {(a.question_id, a.mode): a for a in self.store.answers(run.id)}
+        scores = {(s.question_id, s.mode, s.metric) for s in self.store.scores(run.id)}
+        total = len(questions) * len(run.modes)
+        done = sum(1 for q in questions for m in run.modes
+                   if (q.id, m) in answers and all((q.id, m, k) in scores for k in run.metrics))
+        self.progress(done, total, "starting")
+        if done == total:
+            return False
+        if self.answer_llm is None:
+            self.answer_llm = get_llm(self.answer_cfg, self.settings.threads)
+        if self.judge_llm is None:
+            self.judge_llm = get_llm(self.judge_cfg, self.settings.threads)
+        scorer = Scorer(self.judge_llm, self.judge_cfg, self.embedder,
+                        JudgeCache(self.settings.cache_dir / "judge"), self.strictness)
+        limit = asyncio.Semaphore(self.settings.concurrency)
+        state = {"done": done, "cancelled": False}
+
+        async def one_question(q: Question):
+            async with limit:
+                if state["cancelled"] or self.store.run(run.id).cancel_requested:
+                    state["cancelled"] = True
+                    return
+                todo = [m for m in run.modes if (q.id, m) not in answers
+                        or any((q.id, m, k) not in scores for k in run.metrics)]
+                if not todo:
+                    return
+                evidence = await self._evidence(q, answers.get((q.id, "rag")))
+                for mode in todo:
+                    a = answers.get((q.id, mode))
+                    if a is None:
+                        a = await asyncio.to_thread(answering.answer, self.answer_llm, self.answer_cfg, run.id,
+                                                    q.id, q.question, mode, evidence)
+                        self.store.add_answer(a)
+                        outcome.answered += 1
+                    for metric in run.metrics:
+                        if (q.id, mode, metric) not in scores:
+                            self.store.add_score(await scorer.score(a, evidence, metric))
+                            outcome.scored += 1
+                    state["done"] += 1
+                    self.progress(state["done"], total, f"{q.id} {mode}")
+
+        await asyncio.gather(*(one_question(q) for q in questions))
+        return state["cancelled"]
+
+    async def _evidence(self, q: Question, rag_answer: Answer | None) -> tuple[Passage, ...]:
+        if rag_answer is not None and rag_answer.passages:
+            return rag_answer.passages  # the evidence the RAG answer actually saw
+        return tuple(await asyncio.to_thread(retrieval.search, self.store, self.run.kb, q.question, self.embedder,
+                                             self.run.top_k, self.run.search_mode))
+
+
+def cancel(store: Store, run_id: str) -> None:
+    """Ask a running run to stop after the items in flight."""
+    store.run(run_id)
+    store.update_run(run_id, cancel_requested=True)
+
+
+def summary(store: Store, run_id: str) -> dict:
+    """The run with every item's answers and scores, and per mode and metric the mean over
+    scored items and the scored / unscored counts."""
+    run = store.run(run_id)
+    questions = run_questions(store, run)
+    answers = {(a.question_id, a.mode): a for a in store.answers(run_id)}
+    scores: dict[tuple[str, str, str], Score] = {(s.question_id, s.mode, s.metric): s for s in store.scores(run_id)}
+    modes: dict = {}
+    for mode in run.modes:
+        modes[mode] = {}
+        for metric in run.metrics:
+            got = [scores.get((q.id, mode, metric)) for q in questions]
+            values = [s.value for s in got if s is not None and s.scored]
+            modes[mode][metric] = {
+                "mean": sum(values) / len(values) if values else None,
+                "n_scored": len(values),
+                "n_unscored": sum(1 for s in got if s is not None and not s.scored),
+                "n_missing": sum(1 for s in got if s is None),
+            }
+    items = []
+    for q in questions:
+        item = {"question_id": q.id, "question": q.question, "category": q.category, "reference": q.reference}
+        for mode in run.modes:
+            a = answers.get((q.id, mode))
+            item[mode] = None if a is None else {
+                "answer": a.text, "error": a.error, "model": a.model, "latency_s": a.latency_s,
+                "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
+                "passages": [asdict(p) for p in a.passages],
+                "scores": {m: _score_json(scores.get((q.id, mode, m))) for m in run.metrics},
+            }
+        items.append(item)
+    return {"run_id": run.id, "run": _run_json(run), "modes": modes, "items": items}
+
+
+def _score_json(s: Score | None) -> dict:
+    if s is None:
+        return {"value": None, "reason": "not scored yet"}
+    return {"value": s.value, "reason": s.reason or None, "details": s.details, "judge": s.judge,
+            "latency_s": s.latency_s}
+
+
+def _run_json(run: Run) -> dict:
+    d = asdict(run)
+    d.pop("config")  # model configs hold no secrets, but endpoints are not for every export
+    return d

@@ -1,0 +1,80 @@
+"""The OpenAI-compatible backend against a real llama.cpp server on 127.0.0.1."""
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from core.config import ModelConfig
+from core.errors import ModelError
+from core.evaluate import Scorer
+from core.llm import get_llm
+from core.llm.embedded import default_gguf
+from core.models import Answer, Passage
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "llama_server.log"
+    with open(log, "wb") as out:  # a file, not a pipe: llama.cpp's load log would fill a pipe and block
+        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", default_gguf(), "--host",
+                                 "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
+                                 "--model_alias", "smollm2"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("llama_cpp.server did not start:\n" + log.read_text()[-2000:]) from None
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_chat_and_structured_output_over_http(server):
+    cfg = ModelConfig(backend="openai", model="smollm2", base_url=server)
+    llm = get_llm(cfg)
+    c = llm.complete([{"role": "user", "content": "Say hello."}], max_tokens=16)
+    assert c.text.strip() and c.prompt_tokens > 0 and 0 < c.completion_tokens <= 16
+    assert c.model == f"openai:smollm2@{server}"
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "year": {"type": "integer"}},
+              "required": ["city", "year"]}
+    c = llm.complete([{"role": "user", "content": "Where and when was the Eiffel tower built? Answer in JSON."}],
+                     schema=schema, max_tokens=64)
+    data = json.loads(c.text)
+    assert isinstance(data["city"], str) and isinstance(data["year"], int)
+
+
+def test_ragas_metrics_through_the_endpoint(server, embedder, tmp_path):
+    cfg = ModelConfig(backend="openai", model="smollm2", base_url=server, max_tokens=512)
+    scorer = Scorer(get_llm(cfg), cfg, embedder, cache=None, strictness=1)
+    passages = (Passage("p1", "The remember me cookie lasts 365 days.", "s", "d", "", 1.0),)
+    answer = Answer("r", "q1", "rag", "How long does the remember me cookie last?",
+                    "The remember me cookie lasts 365 days.", passages)
+    for metric in ("faithfulness", "answer_relevancy"):
+        s = asyncio.run(scorer.score(answer, passages, metric))
+        assert s.judge == f"openai:smollm2@{server}"
+        assert (s.value is not None and 0 <= s.value <= 1) or s.reason, s
+        assert s.details, "the judge's intermediate outputs are kept"
+
+
+def test_an_unreachable_endpoint_is_a_clear_error():
+    cfg = ModelConfig(backend="openai", model="m", base_url=f"http://127.0.0.1:{free_port()}/v1", timeout_s=5)
+    with pytest.raises(ModelError, match="cannot reach http://127.0.0.1:"):
+        get_llm(cfg).complete([{"role": "user", "content": "hi"}], max_tokens=4)
