@@ -1,13 +1,15 @@
 """Settings: one typed object read from `RAGEVAL_*` environment variables.
 
-Every field has a default that works offline on the embedded models. API keys are
-never fields here: a backend reads them from the environment (or Streamlit secrets,
+Every field has a default that works offline on the embedded models. The Settings page
+saves choices to `<RAGEVAL_HOME>/settings.json` (the same `RAGEVAL_*` names); the
+environment wins over that file. API keys are never fields here: a backend reads them from the environment (or Streamlit secrets,
 which the pages copy into the environment) when it connects, so they cannot leak into
 the database, logs or exports through a settings dump.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,10 +56,11 @@ class Settings:
     concurrency: int = 1  # items scored at once; raise it for endpoints that serve in parallel
     relevancy_strictness: int = 3  # questions RAGAS generates per answer for answer relevancy
     threads: int = 2
+    storage_uri: str = ""  # "" = <home>/lancedb; or an object-storage URI such as s3://bucket/path
 
     @property
     def db_uri(self) -> str:
-        return str(self.home / "lancedb")
+        return self.storage_uri or str(self.home / "lancedb")
 
     @property
     def cache_dir(self) -> Path:
@@ -89,12 +92,47 @@ def _number(env, name, default, kind):
         raise ConfigError(f"setting {name}={raw!r} is not a valid {kind.__name__}") from None
 
 
-def load_settings(env: dict | None = None, **overrides) -> Settings:
-    """Read settings from `RAGEVAL_*` variables (or `env`), then apply keyword overrides."""
+def home_from(env=None) -> Path:
     env = os.environ if env is None else env
+    return Path(env.get(PREFIX + "HOME") or Settings().home).expanduser()
+
+
+def settings_file(home: Path) -> Path:
+    return home / "settings.json"
+
+
+def saved_values(home: Path) -> dict[str, str]:
+    """What the Settings page saved: `RAGEVAL_*` names to strings."""
+    path = settings_file(home)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not readable settings ({e}); fix or delete the file") from None
+    return {k: str(v) for k, v in data.items() if k.startswith(PREFIX) and k != PREFIX + "HOME"}
+
+
+def save_values(home: Path, values: dict[str, str]) -> None:
+    """Validate and save Settings-page choices; nothing is written if they are invalid."""
+    values = {k: str(v) for k, v in values.items() if k.startswith(PREFIX) and k != PREFIX + "HOME"}
+    load_settings({**values, PREFIX + "HOME": str(home)}, use_file=False)  # raises ConfigError
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = settings_file(home).with_suffix(".tmp")
+    tmp.write_text(json.dumps(values, indent=2, sort_keys=True), encoding="utf-8")
+    tmp.replace(settings_file(home))
+
+
+def load_settings(env: dict | None = None, use_file: bool = True, **overrides) -> Settings:
+    """Read settings from `RAGEVAL_*` variables (or `env`) over the saved settings file,
+    then apply keyword overrides."""
+    env = dict(os.environ if env is None else env)
+    home = home_from(env)
+    if use_file:
+        env = {**saved_values(home), **env}
     d = Settings()
     s = Settings(
-        home=Path(env.get(PREFIX + "HOME") or d.home).expanduser(),
+        home=home,
         answer_model=_model_from_env(env, "ANSWER"),
         judge_model=_model_from_env(env, "JUDGE"),
         embedding_model=env.get(PREFIX + "EMBEDDING_MODEL", d.embedding_model),
@@ -105,6 +143,7 @@ def load_settings(env: dict | None = None, **overrides) -> Settings:
         concurrency=_number(env, PREFIX + "CONCURRENCY", d.concurrency, int),
         relevancy_strictness=_number(env, PREFIX + "RELEVANCY_STRICTNESS", d.relevancy_strictness, int),
         threads=_number(env, PREFIX + "THREADS", d.threads, int),
+        storage_uri=env.get(PREFIX + "STORAGE_URI", d.storage_uri),
     )
     s = dataclasses.replace(s, **overrides)
     _validate(s)

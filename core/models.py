@@ -164,4 +164,5 @@ class Run:
     imported: bool = False
     error: str = ""
     cancel_requested: bool = False
+    worker: str = ""  # "host:pid" of the process executing it, to tell a live run from a dead one
     config: dict = field(default_factory=dict)  # model configs and settings: enough to resume

@@ -197,6 +197,11 @@ def _validate(rows: list[tuple[str, dict]], name: str) -> ParsedFile:
     return out
 
 
+def parse_records(records: list[dict], name: str) -> ParsedFile:
+    """Rows edited on a page, validated exactly as a file's rows are."""
+    return _validate([(f"row {i}", r) for i, r in enumerate(records, start=1)], name)
+
+
 def default_questions() -> ParsedFile:
     """The 30 seed questions that ship as the default set."""
     return parse_file(DEFAULT_FILE)

@@ -8,7 +8,11 @@ two modes face the same evidence.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -16,7 +20,7 @@ from datetime import datetime, timezone
 
 from core import answer as answering
 from core import retrieval
-from core.config import ModelConfig, Settings
+from core.config import PROJECT_ROOT, ModelConfig, Settings
 from core.embeddings import Embedder
 from core.errors import RagEvalError
 from core.evaluate import JudgeCache, Scorer
@@ -100,7 +104,7 @@ class Executor:
         (judge calls are answered from the cache when nothing changed)."""
         if rescore:
             self.store.delete_scores(self.run.id)
-        self.store.update_run(self.run.id, status="running", error="", cancel_requested=False)
+        self.store.update_run(self.run.id, status="running", error="", cancel_requested=False, worker=this_worker())
         t0 = time.perf_counter()
         outcome = Outcome(self.run)
         try:
@@ -169,6 +173,38 @@ class Executor:
                                              self.run.top_k, self.run.search_mode))
 
 
+def this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_alive(run: Run) -> bool | None:
+    """Whether the process executing a run still lives; None when it runs on another host."""
+    host, _, pid = run.worker.rpartition(":")
+    if not pid.isdigit():
+        return False
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_detached(settings: Settings, run_id: str) -> int:
+    """Execute a run in its own process (`python -m core resume RUN_ID`), detached from the
+    caller: closing the page or the terminal that started it does not stop it."""
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, RAGEVAL_HOME=str(settings.home))
+    with open(logs / f"run-{run_id}.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "core", "resume", run_id], cwd=str(PROJECT_ROOT), env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc.pid
+
+
 def cancel(store: Store, run_id: str) -> None:
     """Ask a running run to stop after the items in flight."""
     store.run(run_id)
@@ -220,3 +256,31 @@ def _run_json(run: Run) -> dict:
     d = asdict(run)
     d.pop("config")  # model configs hold no secrets, but endpoints are not for every export
     return d
+
+
+@dataclass
+class Asked:
+    """One question answered in the chosen modes and scored, without storing anything."""
+
+    passages: tuple[Passage, ...]
+    answers: dict[str, Answer]
+    scores: dict[str, dict[str, Score]]
+
+
+def ask(store: Store, settings: Settings, embedder: Embedder, kb: str, question: str, *, modes=MODES,
+        metrics=METRICS, top_k: int | None = None, search_mode: str | None = None) -> Asked:
+    """The playground: answer one typed question in each mode, judged as a run would judge it."""
+    if not question.strip():
+        raise RagEvalError("type a question first")
+    passages = tuple(retrieval.search(store, kb, question, embedder, top_k or settings.top_k,
+                                      search_mode or settings.search_mode))
+    answer_llm = get_llm(settings.answer_model, settings.threads)
+    judge_llm = get_llm(settings.judge_model, settings.threads)
+    scorer = Scorer(judge_llm, settings.judge_model, embedder, JudgeCache(settings.cache_dir / "judge"),
+                    settings.relevancy_strictness)
+    answers, scores = {}, {}
+    for mode in modes:
+        a = answering.answer(answer_llm, settings.answer_model, "ask", "ask", question, mode, passages)
+        answers[mode] = a
+        scores[mode] = {m: asyncio.run(scorer.score(a, passages, m)) for m in metrics}
+    return Asked(passages, answers, scores)

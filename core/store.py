@@ -44,7 +44,7 @@ RUNS = pa.schema([
     ("question_set_version", pa.int32()), ("modes", pa.string()), ("metrics", pa.string()),
     ("answer_model", pa.string()), ("judge_model", pa.string()), ("top_k", pa.int32()),
     ("search_mode", pa.string()), ("limit", pa.int32()), ("status", pa.string()), ("imported", pa.bool_()),
-    ("error", pa.string()), ("cancel_requested", pa.bool_()), ("config", pa.string()),
+    ("error", pa.string()), ("cancel_requested", pa.bool_()), ("worker", pa.string()), ("config", pa.string()),
 ])
 ANSWERS = pa.schema([
     ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("question", pa.string()),

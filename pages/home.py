@@ -1,4 +1,4 @@
-"""Home: what the workspace holds and the latest run's headline."""
+"""Home: what the workspace holds, the latest run's headline, and the first-time path."""
 import streamlit as st
 
 from core.models import METRIC_LABELS, MODE_LABELS
@@ -7,27 +7,38 @@ from pages import ui
 st.title("RAG Eval Studio")
 st.caption("Does retrieval make the assistant's answers better, by how much, and where does it hurt?")
 
-data = ui.overview()
+kbs, sets, runs = ui.kb_names(), ui.question_sets(), ui.runs()
 c1, c2, c3 = st.columns(3)
-c1.metric("Knowledge bases", len(data["kbs"]))
-c2.metric("Question sets", len(data["question_sets"]))
-c3.metric("Runs", data["runs"])
+c1.metric("Knowledge bases", len(kbs))
+c2.metric("Question sets", len(sets))
+c3.metric("Runs", len(runs))
 
-latest = data["latest"]
+latest = next((r for r in runs if r.status == "done"), None)
 if latest is None:
-    st.info("No finished run yet. Build a knowledge base and run the questions from the command line: "
-            "`python -m core ingest DOCS --kb NAME`, then `python -m core run --kb NAME`.")
+    st.subheader("Get started")
+    steps = [
+        (bool(kbs), "Build a knowledge base from your documentation", "pages/knowledge_base.py", ":material/database:"),
+        (bool(sets), "Pick or upload the questions (the 30 seed questions are ready)", "pages/question_sets.py",
+         ":material/quiz:"),
+        (bool(runs), "Run both modes: LLM only and LLM + RAG", "pages/run.py", ":material/play_arrow:"),
+        (False, "Explore the results", "pages/results.py", ":material/insights:"),
+    ]
+    for n, (done, text, page, icon) in enumerate(steps, 1):
+        st.page_link(page, label=f"{n}. {text}" + ("  ✓" if done else ""), icon=icon)
 else:
-    run = latest["run"]
-    st.subheader(f"Latest run · {run['id']}")
-    st.caption(f"{run['question_set']} v{run['question_set_version']} on {run['kb']} · answers by "
-               f"{run['answer_model']} · judged by {run['judge_model']}")
-    for mode, metrics in latest["modes"].items():
-        cols = st.columns(len(metrics))
-        for col, (metric, m) in zip(cols, metrics.items()):
+    s = ui.summary(latest.id)
+    st.subheader("Latest run")
+    st.caption(f"{latest.id} · {latest.question_set} v{latest.question_set_version} on {latest.kb} · answers by "
+               f"{latest.answer_model} · judged by {latest.judge_model}")
+    cols = st.columns(len(s["modes"]) * len(latest.metrics))
+    i = 0
+    for mode, metrics in s["modes"].items():
+        for metric, m in metrics.items():
             value = "—" if m["mean"] is None else f"{m['mean']:.2f}"
-            col.metric(f"{MODE_LABELS[mode]} · {METRIC_LABELS[metric]}", value,
-                       help=f"{m['n_scored']} scored, {m['n_unscored']} unscored")
-    if run["judge_model"].startswith("embedded:"):
-        st.warning("Judged by the embedded 135M model: demo-grade. Connect a capable judge over an "
-                   "OpenAI-compatible endpoint for scores you can rely on.")
+            cols[i].metric(f"{MODE_LABELS[mode]} · {METRIC_LABELS[metric]}", value,
+                           help=f"{m['n_scored']} scored, {m['n_unscored']} unscored")
+            i += 1
+    ui.demo_judge_note(latest.judge_model)
+    if st.button("Open results", icon=":material/insights:"):
+        st.session_state["results_run"] = latest.id
+        st.switch_page("pages/results.py")

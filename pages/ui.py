@@ -1,21 +1,50 @@
-"""The pages' one door to core: cached heavy objects and reads, and one way to refresh them."""
+"""The pages' one door to core: cached heavy objects and reads, error display, and one
+way to refresh after a write. Pages import this and never open the store themselves."""
 from __future__ import annotations
+
+import contextlib
+import os
 
 import streamlit as st
 
 from core.config import Settings, load_settings
+from core.errors import RagEvalError
 from core.store import Store
 from core.workspace import open_workspace
 
 
-@st.cache_resource(show_spinner=False)
+def _secrets_to_env() -> None:
+    """Keys in .streamlit/secrets.toml reach backends the way environment keys do; the
+    environment wins, and nothing of them is ever displayed or stored."""
+    try:
+        for name, value in st.secrets.items():
+            if isinstance(value, str) and name.isupper():
+                os.environ.setdefault(name, value)
+    except Exception:  # no secrets file is the common case
+        pass
+
+
 def settings() -> Settings:
+    """Current settings (environment over the saved settings file); cheap, read every run."""
+    _secrets_to_env()
     return load_settings()
 
 
 @st.cache_resource(show_spinner="Opening the workspace…")
-def store() -> Store:
+def _store(uri: str, home: str) -> Store:
     return open_workspace(settings())
+
+
+def store() -> Store:
+    s = settings()
+    return _store(s.db_uri, str(s.home))
+
+
+@st.cache_resource(show_spinner="Loading the embedding model…")
+def embedder(path: str = ""):
+    from core.embeddings import get_embedder
+
+    return get_embedder(path)
 
 
 def refresh() -> None:
@@ -23,16 +52,48 @@ def refresh() -> None:
     st.cache_data.clear()
 
 
-@st.cache_data(show_spinner=False, ttl=5)
-def overview() -> dict:
-    from core.runs import summary
+@contextlib.contextmanager
+def guard(what: str = ""):
+    """Show errors as st.error: the user's fixable ones as they are, others in one line."""
+    try:
+        yield
+    except RagEvalError as e:
+        st.error(str(e), icon=":material/error:")
+    except Exception as e:  # never a traceback on a page
+        st.error(f"{what + ': ' if what else ''}unexpected {type(e).__name__}: {e}", icon=":material/error:")
 
-    s = store()
-    runs = s.runs()
-    latest = next((r for r in runs if r.status == "done"), None)
-    return {
-        "kbs": {kb: s.kb_sources(kb) for kb in s.kb_names()},
-        "question_sets": s.question_sets(),
-        "runs": len(runs),
-        "latest": summary(s, latest.id) if latest else None,
-    }
+
+def demo_judge_note(judge_label: str) -> None:
+    if judge_label.startswith("embedded:"):
+        st.warning("Scores judged by the embedded 135M model are **demo-grade**: a model this small cannot "
+                   "reliably tell faithful answers from unfaithful ones. Connect a capable judge over an "
+                   "OpenAI-compatible endpoint in Settings for scores you can rely on.",
+                   icon=":material/science:")
+
+
+# -- cached reads (short TTL: a background worker writes while pages read) -----------------
+@st.cache_data(show_spinner=False, ttl=3)
+def kb_names() -> list[str]:
+    return store().kb_names()
+
+
+@st.cache_data(show_spinner=False, ttl=3)
+def kb_sources(kb: str) -> list[dict]:
+    return store().kb_sources(kb)
+
+
+@st.cache_data(show_spinner=False, ttl=3)
+def question_sets() -> list[dict]:
+    return store().question_sets()
+
+
+@st.cache_data(show_spinner=False, ttl=3)
+def runs() -> list:
+    return store().runs()
+
+
+@st.cache_data(show_spinner=False, ttl=2)
+def summary(run_id: str) -> dict:
+    from core.runs import summary as run_summary
+
+    return run_summary(store(), run_id)

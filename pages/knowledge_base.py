@@ -1,0 +1,112 @@
+"""Knowledge base: add sources, ingest with progress, list and delete sources, search."""
+from pathlib import Path
+
+import streamlit as st
+
+from core.ingest import ingest
+from core.retrieval import SEARCH_MODES, search
+from core.store import check_name
+from pages import ui
+
+UPLOAD_TYPES = ["md", "markdown", "rst", "txt", "html", "htm", "zip"]
+
+st.title("Knowledge base")
+st.caption("Documentation the RAG mode retrieves from. Ingesting again embeds only what changed.")
+
+settings, store = ui.settings(), ui.store()
+names = ui.kb_names()
+if "kb_pending" in st.session_state:  # select the knowledge base an ingest just created
+    st.session_state["kb_choice"] = st.session_state.pop("kb_pending")
+left, right = st.columns([2, 1])
+choice = left.selectbox("Knowledge base", names + ["➕ New knowledge base"], key="kb_choice",
+                        index=0 if names else None, placeholder="Create one below")
+kb = choice if choice in names else right.text_input("New name", key="kb_new", placeholder="e.g. python-docs",
+                                                     help="letters, digits, '_', '-' or '.'")
+
+st.subheader("Add sources")
+with st.form("kb_add", clear_on_submit=True):
+    files = st.file_uploader("Files or .zip archives", type=UPLOAD_TYPES, accept_multiple_files=True,
+                             help="Markdown, reStructuredText, text, HTML, or zip archives of them")
+    folder = st.text_input("…or a folder on the server", placeholder="/path/to/docs",
+                           help="Read recursively; hidden files are ignored")
+    go = st.form_submit_button("Ingest", type="primary", icon=":material/upload:")
+
+if go:
+    with ui.guard("ingest"):
+        if not kb:
+            st.error("Name the knowledge base first.")
+            st.stop()
+        check_name("knowledge base", kb)
+        specs = []
+        if files:
+            # Uploads are kept under the workspace, one folder per knowledge base, so a
+            # re-upload of the same file replaces its old chunks instead of adding new ones.
+            target = settings.home / "uploads" / kb
+            target.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                path = target / Path(f.name).name
+                path.write_bytes(f.getvalue())
+                specs.append(str(path))
+        if folder.strip():
+            specs.append(folder.strip())
+        if not specs:
+            st.warning("Choose files or name a folder to ingest.")
+        else:
+            bar = st.progress(0.0, text="Reading sources…")
+
+            def progress(done, total, what):
+                bar.progress(done / total if total else 0.0, text=f"{what}: {done}/{total} chunks" if total else what)
+
+            report = ingest(specs, kb, store, ui.embedder(settings.embedding_model), settings, progress=progress)
+            ui.refresh()
+            st.session_state["kb_report"] = report
+            st.session_state["kb_pending"] = kb
+            st.rerun()
+
+report = st.session_state.pop("kb_report", None)
+if report is not None:
+    st.success(f"Ingested into {report.kb}: {report.documents} documents, {report.embedded_documents} embedded "
+               f"({report.chunks_embedded} chunks), {report.unchanged} unchanged, "
+               f"{report.deleted_documents} removed · {report.seconds:.1f} s", icon=":material/check_circle:")
+    if report.skipped:
+        st.warning(f"{len(report.skipped)} files were skipped:")
+        st.dataframe([{"file": s.name, "reason": s.reason} for s in report.skipped], hide_index=True)
+
+if kb in names:
+    st.subheader("Sources")
+    sources = ui.kb_sources(kb)
+    if not sources:
+        st.info("This knowledge base is empty.")
+    else:
+        st.dataframe(sources, hide_index=True, width="stretch",
+                     column_config={"source": "Source", "documents": "Documents", "chunks": "Chunks",
+                                    "ingested_at": "Last ingested"})
+        c1, c2 = st.columns([3, 1])
+        doomed = c1.selectbox("Delete a source", [s["source"] for s in sources], index=None,
+                              placeholder="Choose a source to delete", key="kb_delete_choice")
+        if c2.button("Delete source", disabled=doomed is None, icon=":material/delete:"):
+            with ui.guard("delete"):
+                n = store.delete_source(kb, doomed)
+                store.index_kb(kb)
+                ui.refresh()
+                st.success(f"Deleted {n} chunks of {doomed}.")
+                st.rerun()
+
+        st.subheader("Search")
+        with st.form("kb_search"):
+            q = st.text_input("Query", placeholder="How long does the remember-me cookie last?")
+            k = st.slider("Results per mode", 1, 10, settings.top_k)
+            searched = st.form_submit_button("Search", icon=":material/search:")
+        if searched and q.strip():
+            with ui.guard("search"):
+                cols = st.columns(len(SEARCH_MODES))
+                labels = {"vector": "Vector", "fts": "Full-text", "hybrid": "Hybrid (RRF)"}
+                for col, mode in zip(cols, SEARCH_MODES):
+                    col.markdown(f"**{labels[mode]}**")
+                    hits = search(store, kb, q, ui.embedder(settings.embedding_model), k, mode)
+                    if not hits:
+                        col.caption("No results.")
+                    for i, p in enumerate(hits, 1):
+                        with col.container(border=True):
+                            st.caption(f"#{i} · score {p.score:.3f} · {p.document}")
+                            st.text(p.text[:600] + ("…" if len(p.text) > 600 else ""))

@@ -1,0 +1,146 @@
+"""Results: the comparison of the two modes, in numbers, charts, a table and per question."""
+import pandas as pd
+import streamlit as st
+
+from core import charts
+from core.models import METRIC_LABELS, MODE_LABELS
+from pages import ui
+
+st.title("Results")
+runs = [r for r in ui.runs() if r.status != "pending"]
+if not runs:
+    st.info("No results yet: start a run first.")
+    st.page_link("pages/run.py", label="Go to Run", icon=":material/play_arrow:")
+    st.stop()
+
+# The run, metric and category live in the URL, so a view can be shared as a link.
+ids = [r.id for r in runs]
+wanted = st.query_params.get("run") or st.session_state.pop("results_run", None)
+run_id = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0,
+                      format_func=lambda i: next(f"{r.id} · {r.status} · {r.question_set} v{r.question_set_version}"
+                                                 f" on {r.kb} · {r.answer_model}" for r in runs if r.id == i))
+st.query_params["run"] = run_id
+s = ui.summary(run_id)
+run = s["run"]
+df = charts.score_frame(s)
+
+st.caption(f"Question set **{run['question_set']}** v{run['question_set_version']} · knowledge base "
+           f"**{run['kb']}** · top-{run['top_k']} {run['search_mode']} · answers by `{run['answer_model']}` · "
+           f"judged by `{run['judge_model']}` · status {run['status']}")
+ui.demo_judge_note(run["judge_model"])
+st.info("Both modes' faithfulness is judged against the **same** passages, those retrieved for each "
+        "question, so the comparison is like for like.", icon=":material/balance:")
+
+# -- headline -------------------------------------------------------------------------------
+means = charts.mean_table(df)
+cols = st.columns(len(s["modes"]) * len(run["metrics"]))
+i = 0
+for metric in run["metrics"]:
+    base = means[(means["mode"] == "llm_only") & (means["metric"] == metric)]["mean"]
+    for mode in s["modes"]:
+        row = means[(means["mode"] == mode) & (means["metric"] == metric)].iloc[0]
+        delta = None
+        if mode == "rag" and len(base) and pd.notna(base.iloc[0]) and pd.notna(row["mean"]):
+            delta = f"{row['mean'] - base.iloc[0]:+.2f} vs LLM only"
+        cols[i].metric(f"{METRIC_LABELS[metric]} · {MODE_LABELS[mode]}",
+                       "—" if pd.isna(row["mean"]) else f"{row['mean']:.2f}", delta,
+                       help=f"mean of {row['n_scored']} scored answers; {row['n_unscored']} unscored")
+        i += 1
+
+# -- charts ---------------------------------------------------------------------------------
+metrics = list(run["metrics"])
+metric = st.query_params.get("metric")
+metric = metric if metric in metrics else metrics[0]
+categories = sorted(c for c in df["category"].unique() if c)
+t1, t2, t3, t4 = st.tabs(["Overview", "Per question", "Faithfulness vs relevancy", "Table"])
+with t1:
+    st.plotly_chart(charts.mean_bars(df), width="stretch")
+    st.plotly_chart(charts.distributions(df), width="stretch")
+with t2:
+    metric = st.radio("Metric", metrics, index=metrics.index(metric), format_func=METRIC_LABELS.get,
+                      horizontal=True, key="results_metric")
+    st.query_params["metric"] = metric
+    if {"llm_only", "rag"} <= set(s["modes"]):
+        st.plotly_chart(charts.dumbbell(df, metric), width="stretch")
+        wide = df[df.metric == metric].pivot_table(index=["question_id", "question"], columns="mode",
+                                                   values="value").dropna()
+        hurt = (wide["rag"] - wide["llm_only"]).sort_values()
+        hurt = hurt[hurt < 0]
+        st.markdown(f"**Where retrieval hurt** ({METRIC_LABELS[metric].lower()} lower with RAG): "
+                    f"{len(hurt)} of {len(wide)} questions scored in both modes")
+        if len(hurt):
+            st.dataframe(pd.DataFrame({"question": [q for _, q in hurt.index], "change": hurt.values}),
+                         hide_index=True, width="stretch",
+                         column_config={"change": st.column_config.NumberColumn(format="%.2f")})
+    else:
+        st.caption("The per-question comparison needs both modes in the run.")
+with t3:
+    st.plotly_chart(charts.scatter(df), width="stretch")
+with t4:
+    f1, f2, f3, f4 = st.columns(4)
+    chosen_cats = f1.multiselect("Category", categories, default=[c for c in st.query_params.get_all("category")
+                                                                  if c in categories])
+    st.query_params["category"] = chosen_cats
+    chosen_modes = f2.multiselect("Mode", list(s["modes"]), default=list(s["modes"]), format_func=MODE_LABELS.get)
+    low, high = f3.slider("Score range", 0.0, 1.0, (0.0, 1.0), 0.05)
+    only_unscored = f4.toggle("Only unscored")
+    view = df[df["mode"].isin(chosen_modes)]
+    if chosen_cats:
+        view = view[view["category"].isin(chosen_cats)]
+    view = view[view["value"].isna()] if only_unscored else view[view["value"].between(low, high) | view["value"].isna()]
+    table = view.assign(mode=view["mode"].map(MODE_LABELS), metric=view["metric"].map(METRIC_LABELS))
+    st.dataframe(table[["question_id", "question", "category", "mode", "metric", "value", "reason"]],
+                 hide_index=True, width="stretch",
+                 column_config={"value": st.column_config.ProgressColumn("score", min_value=0, max_value=1,
+                                                                         format="%.2f"),
+                                "reason": "why unscored"})
+
+# -- drill-down -------------------------------------------------------------------------------
+st.subheader("Question drill-down")
+items = {i["question_id"]: i for i in s["items"]}
+qid = st.selectbox("Question", list(items), format_func=lambda q: f"{q} · {items[q]['question']}",
+                   key="results_question")
+item = items[qid]
+st.markdown("**Question**")
+st.text(item["question"])
+if item.get("reference"):
+    st.markdown("**Reference answer**")
+    st.text(item["reference"])
+answer_cols = st.columns(len(s["modes"]))
+for col, mode in zip(answer_cols, s["modes"]):
+    a = item.get(mode)
+    with col:
+        st.markdown(f"#### {MODE_LABELS[mode]}")
+        if a is None:
+            st.caption("Not answered yet.")
+            continue
+        with st.container(border=True, height=320):
+            if a["error"]:
+                st.error(a["error"])
+            st.text(a["answer"])
+        st.caption(f"{a['latency_s']:.1f} s · {a['prompt_tokens']} prompt + {a['completion_tokens']} completion "
+                   f"tokens · {a['model']}")
+        for metric_name, sc in a["scores"].items():
+            label = METRIC_LABELS[metric_name]
+            if sc["value"] is None:
+                st.markdown(f"**{label}**: unscored — {sc['reason']}")
+            else:
+                st.markdown(f"**{label}**: {sc['value']:.2f}")
+            details = sc.get("details") or {}
+            if details.get("verdicts"):
+                st.dataframe(pd.DataFrame(details["verdicts"]).assign(
+                    verdict=lambda d: d["verdict"].map({1: "supported", 0: "not supported"})),
+                    hide_index=True, width="stretch")
+            elif details.get("statements"):
+                st.caption("Statements: " + " · ".join(details["statements"]))
+            if details.get("generated_questions"):
+                st.caption("Questions the judge generated from this answer:")
+                st.dataframe(pd.DataFrame(details["generated_questions"]), hide_index=True, width="stretch")
+
+rag = item.get("rag")
+passages = (rag or {}).get("passages") or []
+with st.expander(f"Retrieved passages ({len(passages)}) — the evidence both answers were judged against",
+                 expanded=False):
+    for n, p in enumerate(passages, 1):
+        st.caption(f"#{n} · score {p['score']:.3f} · {p['document']}" + (f" › {p['section']}" if p["section"] else ""))
+        st.text(p["text"])

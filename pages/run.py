@@ -1,0 +1,113 @@
+"""Run: choose what to evaluate, see the work it means, start it in the background, watch it."""
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from core.config import ModelConfig
+from core.llm import label
+from core.models import METRIC_LABELS, METRICS, MODE_LABELS, MODES
+from core.retrieval import SEARCH_MODES
+from core.runs import cancel, create_run, start_detached, worker_alive
+from pages import ui
+
+st.title("Run")
+st.caption("Answers every question in each mode and scores every answer. Runs execute in a background "
+           "process: refreshing or closing this tab does not stop them.")
+settings, store = ui.settings(), ui.store()
+kbs, sets = ui.kb_names(), ui.question_sets()
+
+models: dict[str, ModelConfig] = {}
+for cfg in (ModelConfig(), settings.answer_model, settings.judge_model):
+    models.setdefault(label(cfg), cfg)
+
+if not kbs:
+    st.info("Build a knowledge base first: the RAG mode reads it, and both modes are judged against it.")
+    st.page_link("pages/knowledge_base.py", label="Go to Knowledge base", icon=":material/database:")
+else:
+    # No form: the estimate below follows every choice as it is made.
+    c1, c2 = st.columns(2)
+    qs_name = c1.selectbox("Question set", [s["name"] for s in sets], key="run_qs",
+                           format_func=lambda n: next(f"{n} (v{s['version']}, {s['count']} questions)"
+                                                      for s in sets if s["name"] == n))
+    kb = c2.selectbox("Knowledge base", kbs)
+    answer_label = c1.selectbox("Answer model", list(models), index=list(models).index(label(settings.answer_model)))
+    judge_label = c2.selectbox("Judge model", list(models), index=list(models).index(label(settings.judge_model)))
+    modes = c1.multiselect("Modes", MODES, default=list(MODES), format_func=MODE_LABELS.get)
+    metrics = c2.multiselect("Metrics", METRICS, default=list(METRICS), format_func=METRIC_LABELS.get)
+    c3, c4, c5 = st.columns(3)
+    top_k = c3.number_input("Top-k passages", 1, 50, settings.top_k)
+    search_mode = c4.selectbox("Search", SEARCH_MODES, index=SEARCH_MODES.index(settings.search_mode))
+    limit = c5.number_input("Only the first N questions (0 = all)", 0, 50_000, 0)
+    count = next(s["count"] for s in sets if s["name"] == qs_name)
+    n_q = min(count, limit) if limit else count
+    answers = n_q * len(modes)
+    judge_calls = answers * ((2 if "faithfulness" in metrics else 0) +
+                             (settings.relevancy_strictness if "answer_relevancy" in metrics else 0))
+    st.caption(f"Estimated work: {answers} answers ({n_q} questions × {len(modes)} modes) and up to "
+               f"{judge_calls} judge calls (fewer when cached). On the embedded models expect about "
+               f"30 s per answer with its scores.")
+    if st.button("Start run", type="primary", icon=":material/play_arrow:", disabled=not modes):
+        with ui.guard("start"):
+            chosen = dataclasses.replace(settings, answer_model=models[answer_label], judge_model=models[judge_label])
+            run = create_run(store, chosen, kb, qs_name, modes=modes, metrics=metrics, limit=limit or None,
+                             top_k=int(top_k), search_mode=search_mode)
+            start_detached(settings, run.id)
+            ui.refresh()
+            st.session_state["run_watch"] = run.id
+            st.toast(f"Started run {run.id}", icon=":material/rocket_launch:")
+
+runs = ui.runs()
+if runs:
+    st.subheader("Progress")
+    ids = [r.id for r in runs]
+    watch = st.session_state.get("run_watch")
+    run_id = st.selectbox("Run", ids, index=ids.index(watch) if watch in ids else 0, key="run_pick",
+                          format_func=lambda i: next(f"{r.id} · {r.status} · {r.question_set} on {r.kb}"
+                                                     for r in runs if r.id == i))
+
+    def status_of(run) -> str:
+        """The stored status, except that a 'running' run whose worker died is 'interrupted'."""
+        return "interrupted" if run.status == "running" and worker_alive(run) is False else run.status
+
+    active = status_of(store.run(run_id)) in ("pending", "running")
+
+    @st.fragment(run_every=2 if active else None)
+    def live(run_id: str):
+        run = store.run(run_id)
+        s = ui.summary(run_id)
+        total = len(s["items"]) * len(run.modes)
+        done = sum(1 for i in s["items"] for m in run.modes
+                   if i.get(m) and all(i[m]["scores"][k]["reason"] != "not scored yet" for k in run.metrics))
+        status = status_of(run)
+        st.progress(done / total if total else 0.0, text=f"{status} · {done} of {total} items")
+        c1, c2, c3 = st.columns(3)
+        if status == "running" and c1.button("Cancel", icon=":material/stop:", key="run_cancel"):
+            cancel(store, run.id)
+            st.toast("Cancelling after the items in flight…")
+        if status in ("cancelled", "failed", "interrupted", "pending") and done < total and \
+                c1.button("Resume", icon=":material/replay:", key="run_resume"):
+            start_detached(ui.settings(), run.id)
+            st.toast(f"Resumed run {run.id}")
+            st.rerun()
+        if done and c2.button("Open results", icon=":material/insights:", key="run_results"):
+            st.session_state["results_run"] = run.id
+            st.switch_page("pages/results.py")
+        if run.error:
+            st.error(f"The run stopped: {run.error}")
+        rows = []
+        for i in s["items"]:
+            for m in run.modes:
+                a = i.get(m)
+                row = {"question": i["question"], "mode": MODE_LABELS[m],
+                       "status": "waiting" if a is None else ("no answer" if a["error"] else "answered")}
+                for k in run.metrics:
+                    sc = (a or {}).get("scores", {}).get(k, {})
+                    row[METRIC_LABELS[k]] = ("" if not sc or sc["reason"] == "not scored yet" else
+                                             "unscored" if sc["value"] is None else f"{sc['value']:.2f}")
+                rows.append(row)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        if status not in ("pending", "running") and active:
+            st.rerun(scope="app")  # the run has ended: redraw the page without auto-refresh
+
+    live(run_id)

@@ -1,0 +1,86 @@
+"""Settings: models and endpoints, embedding model, chunking, retrieval, storage."""
+import os
+
+import streamlit as st
+
+from core.config import PREFIX, ModelConfig, load_settings, save_values, saved_values
+from core.llm import get_llm
+from pages import ui
+
+st.title("Settings")
+settings = ui.settings()
+saved = saved_values(settings.home)
+st.caption(f"Saved to `{settings.home / 'settings.json'}`. Environment variables win over saved values; "
+           "fields they set are locked here. API keys are read from the environment or "
+           "`.streamlit/secrets.toml` by name and are never shown or stored.")
+values = dict(saved)
+
+
+def field(name: str, label: str, current, kind="text", **kw):
+    """One setting: its input, locked when the environment sets it; records the new value."""
+    env_name = PREFIX + name
+    locked = env_name in os.environ
+    help_text = f"{env_name}" + (" (set by the environment)" if locked else "")
+    key = f"settings_{name}"
+    if kind == "select":
+        value = st.selectbox(label, kw["options"], index=kw["options"].index(str(current)), disabled=locked,
+                             help=help_text, key=key)
+    elif kind == "number":
+        value = st.number_input(label, value=current, disabled=locked, help=help_text, key=key,
+                                **{k: v for k, v in kw.items() if k in ("min_value", "max_value", "step")})
+    else:
+        value = st.text_input(label, value=str(current), disabled=locked, help=help_text, key=key,
+                              placeholder=kw.get("placeholder", ""))
+    if not locked:
+        values[env_name] = str(value)
+
+
+def model_section(role: str, cfg: ModelConfig):
+    title = {"ANSWER": "Answer model", "JUDGE": "Judge model"}[role]
+    st.subheader(title)
+    field(f"{role}_BACKEND", "Backend", cfg.backend, "select", options=["embedded", "openai"])
+    c1, c2 = st.columns(2)
+    with c1:
+        field(f"{role}_MODEL", "Model (GGUF path for embedded; model name for an endpoint)", cfg.model,
+              placeholder="empty = SmolLM2-135M-Instruct (embedded)")
+        field(f"{role}_BASE_URL", "Endpoint base URL (OpenAI-compatible)", cfg.base_url,
+              placeholder="http://127.0.0.1:8080/v1")
+    with c2:
+        field(f"{role}_API_KEY_ENV", "Name of the environment variable holding the API key", cfg.api_key_env)
+        field(f"{role}_TEMPERATURE", "Temperature", float(cfg.temperature), "number", min_value=0.0,
+              max_value=2.0, step=0.1)
+        field(f"{role}_MAX_TOKENS", "Max tokens", int(cfg.max_tokens), "number", min_value=16, max_value=8192)
+    if st.button(f"Test connection: {title.lower()}", key=f"settings_test_{role}", icon=":material/lan:"):
+        with ui.guard("test connection"), st.spinner("Asking the model…"):
+            c = get_llm(cfg, settings.threads).complete([{"role": "user", "content": "Reply with: OK"}],
+                                                        max_tokens=8)
+            st.success(f"{c.model} answered in {c.latency_s:.2f} s: {c.text.strip()[:80]!r}")
+    st.caption("The test uses the saved settings; save first after a change.")
+
+
+model_section("ANSWER", settings.answer_model)
+model_section("JUDGE", settings.judge_model)
+ui.demo_judge_note("embedded:" if settings.judge_model.backend == "embedded" else "")
+
+st.subheader("Retrieval and chunking")
+c1, c2 = st.columns(2)
+with c1:
+    field("EMBEDDING_MODEL", "Embedding model folder", settings.embedding_model,
+          placeholder="empty = all-MiniLM-L6-v2 (packaged)")
+    field("CHUNK_TOKENS", "Chunk size (encoder tokens)", settings.chunk_tokens, "number", min_value=32, max_value=240)
+    field("CHUNK_OVERLAP", "Chunk overlap (tokens)", settings.chunk_overlap, "number", min_value=0, max_value=119)
+with c2:
+    field("TOP_K", "Top-k passages", settings.top_k, "number", min_value=1, max_value=50)
+    field("SEARCH_MODE", "Search mode", settings.search_mode, "select", options=["vector", "fts", "hybrid"])
+    field("CONCURRENCY", "Questions at once", settings.concurrency, "number", min_value=1, max_value=64)
+
+st.subheader("Storage")
+st.text(f"Workspace folder: {settings.home}  (set RAGEVAL_HOME to move it)")
+field("STORAGE_URI", "LanceDB URI", settings.storage_uri, placeholder=f"empty = {settings.home / 'lancedb'}")
+
+if st.button("Save settings", type="primary", icon=":material/save:"):
+    with ui.guard("save"):
+        save_values(settings.home, {k: v for k, v in values.items() if v != ""})
+        load_settings()  # fails loudly now rather than on the next page
+        ui.refresh()
+        st.success("Saved. New runs use these settings; running ones keep theirs.")

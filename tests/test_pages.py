@@ -1,0 +1,113 @@
+"""Every page renders with AppTest, on an empty workspace and on one with a finished run."""
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import PROJECT_ROOT
+from core.ingest import ingest
+from core.llm.fake import FakeLLM
+from core.models import Question
+from core.runs import Executor, create_run
+
+PAGES = ["app.py", "pages/home.py", "pages/knowledge_base.py", "pages/question_sets.py", "pages/run.py",
+         "pages/ask.py", "pages/results.py", "pages/settings.py"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Streamlit's caches live as long as the process; each test has its own workspace."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def judge_reply(messages, schema):
+    return {"StatementGeneratorOutput": {"statements": ["Cookies last 365 days."]},
+            "NLIStatementOutput": {"statements": [{"statement": "Cookies last 365 days.", "reason": "stated",
+                                                   "verdict": 1}]},
+            "AnswerRelevanceOutput": {"question": "How long do cookies last?", "noncommittal": 0}}[schema["title"]]
+
+
+@pytest.fixture
+def finished_run(settings, store, embedder, docs):
+    ingest([str(docs)], "docs", store, embedder, settings)
+    store.save_question_set("two", [Question("a", "How long does the remember cookie last?", category="flask"),
+                                    Question("b", "How do I connect to SQLite?", category="sqlite")])
+    run = create_run(store, settings, "docs", "two")
+    Executor(store, settings, embedder, run.id, FakeLLM(lambda m, s: "It lasts 365 days."),
+             FakeLLM(judge_reply)).execute()
+    return run.id
+
+
+def app(page: str) -> AppTest:
+    """The app opened on one page, through app.py's navigation as a browser would."""
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    if page != "app.py":
+        at.switch_page(page)
+    return at
+
+
+def render(page: str) -> AppTest:
+    at = app(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_an_empty_workspace(page, store):
+    render(page)
+
+
+def test_empty_workspace_shows_the_first_time_path(store):
+    at = render("pages/home.py")
+    assert [m.label for m in at.metric] == ["Knowledge bases", "Question sets", "Runs"]
+    assert [m.value for m in at.metric] == ["0", "1", "0"]  # the seed questions are there from the start
+    assert "Get started" in [h.value for h in at.subheader]
+
+
+def test_question_sets_page_shows_the_default_seed_set(store):
+    at = render("pages/question_sets.py")
+    assert at.selectbox(key="qs_pick").value == "default"
+    sets_table, editor = at.dataframe  # the data editor renders as a dataframe in AppTest
+    assert list(sets_table.value["name"]) == ["default"]
+    assert len(editor.value) == 30 and editor.value["question"].iloc[0] == "How do I clone the Requests repository?"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_a_finished_run(page, finished_run):
+    render(page)
+
+
+def test_results_page_has_cards_charts_and_drill_down(finished_run):
+    at = app("pages/results.py")
+    at.query_params["run"] = finished_run
+    at.run()
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert "Faithfulness · LLM + RAG" in labels and "Answer relevancy · LLM only" in labels
+    values = {m.label: m.value for m in at.metric}
+    assert values["Faithfulness · LLM + RAG"] == "1.00"
+    assert len(at.get("plotly_chart")) >= 3
+    assert at.selectbox(key="results_question").value == "a"
+    texts = [t.value for t in at.text]
+    assert "It lasts 365 days." in texts  # both answers side by side, as plain text
+    assert any("demo-grade" in w.value for w in at.warning)  # the run's judge is labelled embedded
+
+
+def test_run_page_shows_the_form_and_the_estimate(finished_run):
+    at = render("pages/run.py")
+    assert at.selectbox(key="run_pick").value == finished_run
+    assert any("Estimated work: 60 answers (30 questions × 2 modes)" in c.value for c in at.caption)
+    at.selectbox(key="run_qs").select("two").run()
+    assert any("Estimated work: 4 answers (2 questions × 2 modes) and up to 20 judge calls" in c.value
+               for c in at.caption)
+    assert [p.proto.text for p in at.get("progress")] == ["done · 4 of 4 items"]
+
+
+def test_settings_page_locks_what_the_environment_sets(store, monkeypatch):
+    monkeypatch.setenv("RAGEVAL_TOP_K", "7")
+    at = render("pages/settings.py")
+    top_k = at.number_input(key="settings_TOP_K")
+    assert top_k.value == 7 and top_k.disabled
+    assert not at.number_input(key="settings_CHUNK_TOKENS").disabled
