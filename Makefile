@@ -5,7 +5,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: setup run test bench clean
+.PHONY: setup sysdeps run test bench clean
+
+# System packages, installed with apt when missing: a C/C++ toolchain and cmake build
+# llama-cpp-python; the browser test drives Debian's Chromium (Playwright's own browser
+# download does not work offline).
+define apt_ensure
+	@missing=""; for t in $(1); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+endef
+
+sysdeps:
+	$(call apt_ensure,cmake gcc g++)
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,12 +30,13 @@ $(STAMP): requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: sysdeps $(STAMP)
 
 run: setup
 	$(BIN)/streamlit run app.py
 
 test: setup
+	$(call apt_ensure,chromium)
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -14,8 +14,8 @@ from scipy import stats
 from core.models import METRIC_LABELS, MODE_LABELS
 
 COLORS = {"llm_only": "#94a3b8", "rag": "#2563eb"}
-_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=50, b=10),
-               legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+_LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=80, b=10),
+               legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
 
 
 def score_frame(summary: dict) -> pd.DataFrame:
@@ -64,16 +64,29 @@ def mean_bars(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def paired(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per question: question_id, question, llm_only, rag, delta (rag − llm_only);
+    NaN where a side is unscored. Sorted by delta, unpaired questions first."""
+    g = df[df.metric == metric]
+    questions = g.drop_duplicates("question_id").set_index("question_id")["question"]
+    wide = g.pivot(index="question_id", columns="mode", values="value").reindex(
+        index=questions.index, columns=["llm_only", "rag"])
+    wide.insert(0, "question", questions)
+    wide = wide.reset_index()
+    wide.columns.name = None
+    wide["delta"] = wide["rag"] - wide["llm_only"]
+    return wide.sort_values("delta", na_position="first", kind="stable").reset_index(drop=True)
+
+
+def hurt(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The questions where RAG scored lower than LLM only, worst first."""
+    p = paired(df, metric)
+    return p[p["delta"] < 0].sort_values("delta").reset_index(drop=True)
+
+
 def dumbbell(df: pd.DataFrame, metric: str) -> go.Figure:
     """Per question: the two modes' scores joined by a line, sorted by the difference."""
-    wide = df[df.metric == metric].pivot_table(index=["question_id", "question"], columns="mode", values="value",
-                                               aggfunc="first", dropna=False)
-    for mode in ("llm_only", "rag"):
-        if mode not in wide:
-            wide[mode] = math.nan
-    wide = wide.reset_index()
-    wide["delta"] = wide["rag"] - wide["llm_only"]
-    wide = wide.sort_values("delta", na_position="first")
+    wide = paired(df, metric)
     labels = [f"{qid} · {_short(q)}" for qid, q in zip(wide.question_id, wide.question)]
     fig = go.Figure()
     xs, ys = [], []

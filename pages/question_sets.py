@@ -17,7 +17,8 @@ def frame(questions) -> pd.DataFrame:
                          for q in questions], columns=["id", "question", "reference", "category"])
 
 
-with st.expander("Upload a question file", expanded=not ui.question_sets() or "qs_parsed" in st.session_state):
+st.subheader("Upload a question file")
+with st.container(border=True):
     up = st.file_uploader("Question file", type=["csv", "tsv", "json", "jsonl", "md"], key="qs_upload")
     if up is not None:
         with ui.guard("upload"):

@@ -62,16 +62,16 @@ with t2:
     st.query_params["metric"] = metric
     if {"llm_only", "rag"} <= set(s["modes"]):
         st.plotly_chart(charts.dumbbell(df, metric), width="stretch")
-        wide = df[df.metric == metric].pivot_table(index=["question_id", "question"], columns="mode",
-                                                   values="value").dropna()
-        hurt = (wide["rag"] - wide["llm_only"]).sort_values()
-        hurt = hurt[hurt < 0]
+        worse = charts.hurt(df, metric)
+        n_pairs = int(charts.paired(df, metric)["delta"].notna().sum())
         st.markdown(f"**Where retrieval hurt** ({METRIC_LABELS[metric].lower()} lower with RAG): "
-                    f"{len(hurt)} of {len(wide)} questions scored in both modes")
-        if len(hurt):
-            st.dataframe(pd.DataFrame({"question": [q for _, q in hurt.index], "change": hurt.values}),
-                         hide_index=True, width="stretch",
-                         column_config={"change": st.column_config.NumberColumn(format="%.2f")})
+                    f"{len(worse)} of {n_pairs} questions scored in both modes")
+        if len(worse):
+            st.dataframe(worse[["question_id", "question", "llm_only", "rag", "delta"]], hide_index=True,
+                         width="stretch", column_config={
+                             "llm_only": st.column_config.NumberColumn("LLM only", format="%.2f"),
+                             "rag": st.column_config.NumberColumn("LLM + RAG", format="%.2f"),
+                             "delta": st.column_config.NumberColumn("change", format="%+.2f")})
     else:
         st.caption("The per-question comparison needs both modes in the run.")
 with t3:

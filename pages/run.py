@@ -108,6 +108,7 @@ if runs:
                 rows.append(row)
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         if status not in ("pending", "running") and active:
+            ui.refresh()
             st.rerun(scope="app")  # the run has ended: redraw the page without auto-refresh
 
     live(run_id)

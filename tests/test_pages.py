@@ -111,3 +111,24 @@ def test_settings_page_locks_what_the_environment_sets(store, monkeypatch):
     top_k = at.number_input(key="settings_TOP_K")
     assert top_k.value == 7 and top_k.disabled
     assert not at.number_input(key="settings_CHUNK_TOKENS").disabled
+
+
+def test_results_page_when_a_metric_is_wholly_unscored(settings, store, embedder, docs):
+    ingest([str(docs)], "docs", store, embedder, settings)
+    store.save_question_set("one", [Question("a", "How long does the remember cookie last?")])
+    run = create_run(store, settings, "docs", "one")
+
+    def no_statements(messages, schema):
+        if schema["title"] == "StatementGeneratorOutput":
+            return {"statements": []}
+        return judge_reply(messages, schema)
+
+    Executor(store, settings, embedder, run.id, FakeLLM(lambda m, s: "365 days."), FakeLLM(no_statements)).execute()
+    at = app("pages/results.py")
+    at.query_params["run"] = run.id
+    at.run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Faithfulness · LLM + RAG"] == "—"
+    at.radio(key="results_metric").set_value("faithfulness").run()
+    assert not at.exception
+    assert any("unscored — the judge found no statements in the answer" in md.value for md in at.markdown)
