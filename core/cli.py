@@ -114,6 +114,14 @@ def cmd_run(args) -> int:
     run = create_run(store, settings, args.kb, args.questions, modes=args.modes, metrics=args.metrics,
                      limit=args.limit, top_k=args.top_k, search_mode=args.search_mode)
     print(f"created run {run.id}", file=sys.stderr)
+    if args.detach:
+        from core.runs import start_detached
+
+        pid = start_detached(settings, run.id)
+        print(f"executing in the background (pid {pid}); follow it with `python -m core show {run.id}`",
+              file=sys.stderr)
+        print(run.id)
+        return 0
     return _execute(settings, store, run.id)
 
 
@@ -204,6 +212,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, help="only the first N questions")
     s.add_argument("--top-k", type=int)
     s.add_argument("--search-mode", choices=("vector", "fts", "hybrid"))
+    s.add_argument("--detach", action="store_true", help="execute in a background process and return at once")
     s.set_defaults(fn=cmd_run)
 
     for name, text in (("resume", "finish what a run is missing"),

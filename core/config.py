@@ -2,9 +2,9 @@
 
 Every field has a default that works offline on the embedded models. The Settings page
 saves choices to `<RAGEVAL_HOME>/settings.json` (the same `RAGEVAL_*` names); the
-environment wins over that file. API keys are never fields here: a backend reads them from the environment (or Streamlit secrets,
-which the pages copy into the environment) when it connects, so they cannot leak into
-the database, logs or exports through a settings dump.
+environment wins over that file. API keys are never fields here: a backend reads them
+from the environment (or Streamlit secrets, which the pages copy into the environment)
+when it connects, so they cannot leak into the database, logs or exports.
 """
 from __future__ import annotations
 

@@ -230,6 +230,8 @@ def summary(store: Store, run_id: str) -> dict:
                 "n_unscored": sum(1 for s in got if s is not None and not s.scored),
                 "n_missing": sum(1 for s in got if s is None),
             }
+    done = sum(1 for q in questions for m in run.modes
+               if (q.id, m) in answers and all((q.id, m, k) in scores for k in run.metrics))
     items = []
     for q in questions:
         item = {"question_id": q.id, "question": q.question, "category": q.category, "reference": q.reference}
@@ -242,7 +244,8 @@ def summary(store: Store, run_id: str) -> dict:
                 "scores": {m: _score_json(scores.get((q.id, mode, m))) for m in run.metrics},
             }
         items.append(item)
-    return {"run_id": run.id, "run": _run_json(run), "modes": modes, "items": items}
+    return {"run_id": run.id, "run": _run_json(run), "modes": modes, "items": items,
+            "progress": {"done": done, "total": len(questions) * len(run.modes)}}
 
 
 def _score_json(s: Score | None) -> dict:

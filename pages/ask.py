@@ -40,12 +40,13 @@ if result is not None:
                 if a.error:
                     st.error(a.error)
                 st.text(a.text)
-            st.caption(f"{a.latency_s:.1f} s · {a.completion_tokens} tokens · {a.model}")
+            st.caption(f"{a.latency_s:.1f} s · {a.completion_tokens} tokens · {ui.md(a.model)}")
             for metric, s in result.scores[mode].items():
                 st.markdown(f"**{METRIC_LABELS[metric]}**: " +
-                            (f"{s.value:.2f}" if s.value is not None else f"unscored — {s.reason}"))
+                            (f"{s.value:.2f}" if s.value is not None else f"unscored — {ui.md(s.reason)}"))
     st.markdown(f"**Retrieved passages** ({len(result.passages)})")
     for n, p in enumerate(result.passages, 1):
         with st.container(border=True):
-            st.caption(f"#{n} · score {p.score:.3f} · {p.document}" + (f" › {p.section}" if p.section else ""))
+            where = ui.md(p.document) + (f" › {ui.md(p.section)}" if p.section else "")
+            st.caption(f"#{n} · score {p.score:.3f} · {where}")
             st.text(p.text)

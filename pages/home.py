@@ -29,7 +29,7 @@ else:
     s = ui.summary(latest.id)
     st.subheader("Latest run")
     st.caption(f"{latest.id} · {latest.question_set} v{latest.question_set_version} on {latest.kb} · answers by "
-               f"{latest.answer_model} · judged by {latest.judge_model}")
+               f"{ui.md(latest.answer_model)} · judged by {ui.md(latest.judge_model)}")
     cols = st.columns(len(s["modes"]) * len(latest.metrics))
     i = 0
     for mode, metrics in s["modes"].items():

@@ -78,23 +78,28 @@ if kb in names:
     if not sources:
         st.info("This knowledge base is empty.")
     else:
-        st.dataframe(sources, hide_index=True, width="stretch",
+        uploads = str(settings.home / "uploads" / kb) + "/"
+
+        def shown(source: str) -> str:
+            return "uploaded: " + source[len(uploads):] if source.startswith(uploads) else source
+
+        st.dataframe([{**s, "source": shown(s["source"])} for s in sources], hide_index=True, width="stretch",
                      column_config={"source": "Source", "documents": "Documents", "chunks": "Chunks",
                                     "ingested_at": "Last ingested"})
         c1, c2 = st.columns([3, 1])
-        doomed = c1.selectbox("Delete a source", [s["source"] for s in sources], index=None,
+        doomed = c1.selectbox("Delete a source", [s["source"] for s in sources], index=None, format_func=shown,
                               placeholder="Choose a source to delete", key="kb_delete_choice")
         if c2.button("Delete source", disabled=doomed is None, icon=":material/delete:"):
             with ui.guard("delete"):
                 n = store.delete_source(kb, doomed)
                 store.index_kb(kb)
                 ui.refresh()
-                st.success(f"Deleted {n} chunks of {doomed}.")
+                st.success(f"Deleted {n} chunks of {ui.md(doomed)}.")
                 st.rerun()
 
         st.subheader("Search")
         with st.form("kb_search"):
-            q = st.text_input("Query", placeholder="How long does the remember-me cookie last?")
+            q = st.text_input("Query", placeholder="How long does the remember-me cookie last?", key="kb_query")
             k = st.slider("Results per mode", 1, 10, settings.top_k)
             searched = st.form_submit_button("Search", icon=":material/search:")
         if searched and q.strip():
@@ -108,5 +113,5 @@ if kb in names:
                         col.caption("No results.")
                     for i, p in enumerate(hits, 1):
                         with col.container(border=True):
-                            st.caption(f"#{i} · score {p.score:.3f} · {p.document}")
+                            st.caption(f"#{i} · score {p.score:.3f} · {ui.md(p.document)}")
                             st.text(p.text[:600] + ("…" if len(p.text) > 600 else ""))

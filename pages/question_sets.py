@@ -23,7 +23,7 @@ with st.container(border=True):
     if up is not None:
         with ui.guard("upload"):
             parsed = parse_bytes(up.getvalue(), up.name)
-            st.success(f"{up.name}: {len(parsed.questions)} questions" +
+            st.success(f"{ui.md(up.name)}: {len(parsed.questions)} questions" +
                        (f", {len(parsed.answers)} with answers already" if parsed.answers else ""))
             for note in parsed.dropped:
                 st.caption(f"⚠ {note}")

@@ -25,8 +25,8 @@ run = s["run"]
 df = charts.score_frame(s)
 
 st.caption(f"Question set **{run['question_set']}** v{run['question_set_version']} · knowledge base "
-           f"**{run['kb']}** · top-{run['top_k']} {run['search_mode']} · answers by `{run['answer_model']}` · "
-           f"judged by `{run['judge_model']}` · status {run['status']}")
+           f"**{run['kb']}** · top-{run['top_k']} {run['search_mode']} · answers by {ui.md(run['answer_model'])} · "
+           f"judged by {ui.md(run['judge_model'])} · status {run['status']}")
 ui.demo_judge_note(run["judge_model"])
 st.info("Both modes' faithfulness is judged against the **same** passages, those retrieved for each "
         "question, so the comparison is like for like.", icon=":material/balance:")
@@ -87,7 +87,8 @@ with t4:
     view = df[df["mode"].isin(chosen_modes)]
     if chosen_cats:
         view = view[view["category"].isin(chosen_cats)]
-    view = view[view["value"].isna()] if only_unscored else view[view["value"].between(low, high) | view["value"].isna()]
+    unscored = view["value"].isna()
+    view = view[unscored] if only_unscored else view[view["value"].between(low, high) | unscored]
     table = view.assign(mode=view["mode"].map(MODE_LABELS), metric=view["metric"].map(METRIC_LABELS))
     st.dataframe(table[["question_id", "question", "category", "mode", "metric", "value", "reason"]],
                  hide_index=True, width="stretch",
@@ -119,11 +120,11 @@ for col, mode in zip(answer_cols, s["modes"]):
                 st.error(a["error"])
             st.text(a["answer"])
         st.caption(f"{a['latency_s']:.1f} s · {a['prompt_tokens']} prompt + {a['completion_tokens']} completion "
-                   f"tokens · {a['model']}")
+                   f"tokens · {ui.md(a['model'])}")
         for metric_name, sc in a["scores"].items():
             label = METRIC_LABELS[metric_name]
             if sc["value"] is None:
-                st.markdown(f"**{label}**: unscored — {sc['reason']}")
+                st.markdown(f"**{label}**: unscored — {ui.md(sc['reason'])}")
             else:
                 st.markdown(f"**{label}**: {sc['value']:.2f}")
             details = sc.get("details") or {}
@@ -142,5 +143,6 @@ passages = (rag or {}).get("passages") or []
 with st.expander(f"Retrieved passages ({len(passages)}) — the evidence both answers were judged against",
                  expanded=False):
     for n, p in enumerate(passages, 1):
-        st.caption(f"#{n} · score {p['score']:.3f} · {p['document']}" + (f" › {p['section']}" if p["section"] else ""))
+        st.caption(f"#{n} · score {p['score']:.3f} · {ui.md(p['document'])}" +
+                   (f" › {ui.md(p['section'])}" if p["section"] else ""))
         st.text(p["text"])

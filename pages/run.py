@@ -76,11 +76,10 @@ if runs:
     def live(run_id: str):
         run = store.run(run_id)
         s = ui.summary(run_id)
-        total = len(s["items"]) * len(run.modes)
-        done = sum(1 for i in s["items"] for m in run.modes
-                   if i.get(m) and all(i[m]["scores"][k]["reason"] != "not scored yet" for k in run.metrics))
+        done, total = s["progress"]["done"], s["progress"]["total"]
         status = status_of(run)
         st.progress(done / total if total else 0.0, text=f"{status} · {done} of {total} items")
+        ui.demo_judge_note(run.judge_model)
         c1, c2, c3 = st.columns(3)
         if status == "running" and c1.button("Cancel", icon=":material/stop:", key="run_cancel"):
             cancel(store, run.id)
@@ -94,7 +93,7 @@ if runs:
             st.session_state["results_run"] = run.id
             st.switch_page("pages/results.py")
         if run.error:
-            st.error(f"The run stopped: {run.error}")
+            st.error(f"The run stopped: {ui.md(run.error)}")
         rows = []
         for i in s["items"]:
             for m in run.modes:

@@ -54,7 +54,7 @@ def model_section(role: str, cfg: ModelConfig):
         with ui.guard("test connection"), st.spinner("Asking the model…"):
             c = get_llm(cfg, settings.threads).complete([{"role": "user", "content": "Reply with: OK"}],
                                                         max_tokens=8)
-            st.success(f"{c.model} answered in {c.latency_s:.2f} s: {c.text.strip()[:80]!r}")
+            st.success(f"{ui.md(c.model)} answered in {c.latency_s:.2f} s: {ui.md(repr(c.text.strip()[:80]))}")
     st.caption("The test uses the saved settings; save first after a change.")
 
 

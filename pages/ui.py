@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 
 import streamlit as st
 
@@ -52,15 +53,20 @@ def refresh() -> None:
     st.cache_data.clear()
 
 
+def md(text) -> str:
+    """User text made inert for Streamlit markdown: no links, images, emphasis or LaTeX."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+
+
 @contextlib.contextmanager
 def guard(what: str = ""):
     """Show errors as st.error: the user's fixable ones as they are, others in one line."""
     try:
         yield
     except RagEvalError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(md(e), icon=":material/error:")
     except Exception as e:  # never a traceback on a page
-        st.error(f"{what + ': ' if what else ''}unexpected {type(e).__name__}: {e}", icon=":material/error:")
+        st.error(f"{what + ': ' if what else ''}unexpected {type(e).__name__}: {md(e)}", icon=":material/error:")
 
 
 def demo_judge_note(judge_label: str) -> None:

@@ -1,12 +1,17 @@
 """Shared fixtures: a workspace in tmp_path, the real encoder, and a small corpus."""
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
-from core.config import load_settings
+from core.config import PROJECT_ROOT, load_settings
 from core.embeddings import get_embedder
 from core.workspace import open_workspace
 
@@ -82,3 +87,33 @@ def embedder():
 @pytest.fixture
 def docs(tmp_path) -> Path:
     return write_docs(tmp_path / "docs")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def local_server(args: list[str], log: Path, env: dict | None = None, timeout: float = 120):
+    """A server process of ours on 127.0.0.1; yields its port once it accepts connections.
+    Its output goes to a file, not a pipe: a chatty start (llama.cpp) would fill a pipe and block."""
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, *[a.replace("{port}", str(port)) for a in args]],
+                                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"{args[:2]} did not start:\n" + log.read_text()[-2000:]) from None
+                time.sleep(0.5)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

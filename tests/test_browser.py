@@ -3,15 +3,11 @@ Debian's Chromium, the embedded models doing the work. Screenshots of every page
 under tests/artifacts/."""
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
 from core.config import PROJECT_ROOT
-from tests.conftest import DOCS, write_docs
+from tests.conftest import DOCS, local_server, write_docs
 
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -19,36 +15,13 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
          "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     home = tmp_path_factory.mktemp("browser-home")
-    port = free_port()
-    env = dict(os.environ, RAGEVAL_HOME=str(home))
-    log = open(home / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError((home / "streamlit.log").read_text()[-2000:]) from None
-                time.sleep(0.5)
+    args = ["-m", "streamlit", "run", "app.py", "--server.port", "{port}", "--server.address", "127.0.0.1",
+            "--server.headless", "true"]
+    with local_server(args, home / "streamlit.log", env=dict(os.environ, RAGEVAL_HOME=str(home))) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,6 @@
 """The OpenAI-compatible backend against a real llama.cpp server on 127.0.0.1."""
 import asyncio
 import json
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -14,36 +10,15 @@ from core.evaluate import Scorer
 from core.llm import get_llm
 from core.llm.embedded import default_gguf
 from core.models import Answer, Passage
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port, local_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "llama_server.log"
-    with open(log, "wb") as out:  # a file, not a pipe: llama.cpp's load log would fill a pipe and block
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", default_gguf(), "--host",
-                                 "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
-                                 "--model_alias", "smollm2"], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("llama_cpp.server did not start:\n" + log.read_text()[-2000:]) from None
-                time.sleep(0.5)
+    args = ["-m", "llama_cpp.server", "--model", default_gguf(), "--host", "127.0.0.1", "--port", "{port}",
+            "--n_ctx", "4096", "--n_threads", "2", "--model_alias", "smollm2"]
+    with local_server(args, tmp_path_factory.mktemp("server") / "llama_server.log") as port:
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_chat_and_structured_output_over_http(server):

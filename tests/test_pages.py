@@ -1,4 +1,6 @@
 """Every page renders with AppTest, on an empty workspace and on one with a finished run."""
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -132,3 +134,27 @@ def test_results_page_when_a_metric_is_wholly_unscored(settings, store, embedder
     at.radio(key="results_metric").set_value("faithfulness").run()
     assert not at.exception
     assert any("unscored — the judge found no statements in the answer" in md.value for md in at.markdown)
+
+
+def test_user_text_is_made_inert_before_markdown():
+    from pages.ui import md
+
+    hostile = "![pixel](http://tracker.example/p.png) [link](javascript:x) **bold** $x$ :material/home:"
+    escaped = md(hostile)
+    assert re.search(r"(?<!\\)[!\[\]()*$:]", escaped) is None  # every markup character is escaped
+    assert escaped.replace("\\", "") == hostile  # nothing is lost, only escaped
+
+
+def test_knowledge_base_page_lists_sources_and_searches_three_ways(finished_run, docs):
+    at = render("pages/knowledge_base.py")
+    assert at.selectbox(key="kb_choice").value == "docs"
+    sources = at.dataframe[0].value
+    assert list(sources["source"]) == [str(docs)] and list(sources["documents"]) == [3]
+    at.text_input(key="kb_query").input("How long does the remember me cookie last?")
+    next(b for b in at.button if b.label == "Search").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert [m.value for m in at.markdown if m.value in ("**Vector**", "**Full-text**", "**Hybrid (RRF)**")] == [
+        "**Vector**", "**Full-text**", "**Hybrid (RRF)**"]
+    firsts = [c.value for c in at.caption if c.value.startswith("#1 · score")]
+    assert len(firsts) == 3 and all("flask\\_login\\.md" in c for c in firsts)
