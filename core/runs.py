@@ -102,6 +102,9 @@ class Executor:
     def execute(self, rescore: bool = False) -> Outcome:
         """Compute every missing answer and score; with `rescore`, score everything again
         (judge calls are answered from the cache when nothing changed)."""
+        if self.run.status == "running" and worker_alive(self.run) and self.run.worker != this_worker():
+            raise RagEvalError(f"run {self.run.id} is already being executed by process {self.run.worker}; "
+                               "cancel it first or wait for it to finish")
         if rescore:
             self.store.delete_scores(self.run.id)
         self.store.update_run(self.run.id, status="running", error="", cancel_requested=False, worker=this_worker())
