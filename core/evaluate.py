@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # else every judge call posts telemetry
@@ -31,6 +32,8 @@ from core.models import Answer, Passage, Score  # noqa: E402
 
 JUDGE_MAX_TOKENS = 1024
 MAX_LIST_ITEMS = 12  # bounds what a small constrained model can ramble into one JSON list
+MAX_STRING_CHARS = 400
+_FLAG = re.compile(r"0/1|\b1 if\b.*\b0 if\b|\b0 if\b.*\b1 if\b")
 
 
 class JudgeCache:
@@ -52,12 +55,19 @@ class JudgeCache:
 
 
 def bounded_schema(schema: dict) -> dict:
-    """The response model's JSON schema with list lengths capped, so constrained
-    decoding of a small model cannot loop until it runs out of tokens."""
+    """The response model's JSON schema, tightened for grammar-constrained decoding:
+    lists and strings get a length cap, so a small model cannot ramble until it runs out
+    of tokens, and 0/1 flags (verdict, noncommittal) may only be 0 or 1 -- RAGAS reads
+    any non-zero as true, so a "365" would silently flip a score."""
     def walk(node):
         if isinstance(node, dict):
-            if node.get("type") == "array" and "maxItems" not in node:
-                node["maxItems"] = MAX_LIST_ITEMS
+            kind = node.get("type")
+            if kind == "array":
+                node.setdefault("maxItems", MAX_LIST_ITEMS)
+            elif kind == "string":
+                node.setdefault("maxLength", MAX_STRING_CHARS)
+            elif kind == "integer" and _FLAG.search(node.get("description", "")):
+                node["enum"] = [0, 1]
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):

@@ -1,0 +1,32 @@
+import pytest
+
+from core.evaluate import MAX_LIST_ITEMS, MAX_STRING_CHARS, bounded_schema
+from core.models import Score
+
+
+def test_judge_schemas_are_bounded_and_flags_are_binary():
+    from ragas.metrics.collections.answer_relevancy.util import AnswerRelevanceOutput
+    from ragas.metrics.collections.faithfulness.util import NLIStatementOutput, StatementGeneratorOutput
+
+    rel = bounded_schema(AnswerRelevanceOutput.model_json_schema())["properties"]
+    assert rel["noncommittal"]["enum"] == [0, 1]
+    assert rel["question"]["maxLength"] == MAX_STRING_CHARS
+    nli = bounded_schema(NLIStatementOutput.model_json_schema())
+    verdict = nli["$defs"]["StatementFaithfulnessAnswer"]["properties"]["verdict"]
+    assert verdict["enum"] == [0, 1]
+    assert nli["properties"]["statements"]["maxItems"] == MAX_LIST_ITEMS
+    gen = bounded_schema(StatementGeneratorOutput.model_json_schema())["properties"]["statements"]
+    assert gen["maxItems"] == MAX_LIST_ITEMS and gen["items"]["maxLength"] == MAX_STRING_CHARS
+    plain = {"type": "object", "properties": {"year": {"type": "integer", "description": "the year"}}}
+    assert "enum" not in bounded_schema(plain)["properties"]["year"]
+
+
+def test_an_unscored_score_must_say_why_and_values_stay_in_range():
+    with pytest.raises(ValueError, match="needs a reason"):
+        Score("r", "q", "rag", "faithfulness", None)
+    with pytest.raises(ValueError, match="needs a reason"):
+        Score("r", "q", "rag", "faithfulness", float("nan"))
+    with pytest.raises(ValueError, match="outside"):
+        Score("r", "q", "rag", "faithfulness", 1.5)
+    s = Score("r", "q", "rag", "faithfulness", float("nan"), reason="no statements")
+    assert s.value is None and not s.scored
