@@ -16,10 +16,21 @@ from core.models import METRICS, MODES
 
 
 def _progress_bar(desc: str):
-    """A tqdm bar on stderr driven by the (done, total, what) progress callback."""
+    """Progress for the (done, total, what) callback: a tqdm bar on a terminal; in a log
+    (a detached worker, CI) one line per step instead of carriage-return noise."""
+    if not sys.stderr.isatty():
+        last = {"step": None}
+
+        def log_line(done: int, total: int, what: str):
+            if (done, total) != last["step"] or not total:
+                last["step"] = (done, total)
+                print(f"{desc}: {done}/{total} {what}" if total else f"{desc}: {what}", file=sys.stderr, flush=True)
+        log_line.close = lambda: None
+        return log_line
+
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True, disable=None)
+    bar = tqdm(total=0, desc=desc, unit="item", file=sys.stderr, dynamic_ncols=True)
 
     def update(done: int, total: int, what: str):
         if total and bar.total != total:

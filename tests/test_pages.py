@@ -94,6 +94,12 @@ def test_results_page_has_cards_charts_and_drill_down(finished_run):
     assert at.selectbox(key="results_question").value == "a"
     texts = [t.value for t in at.text]
     assert "It lasts 365 days." in texts  # both answers side by side, as plain text
+    verdicts = [d.value for d in at.dataframe if "verdict" in d.value.columns]
+    assert len(verdicts) == 2  # the faithfulness verdicts of each mode's answer
+    assert verdicts[0].to_dict("records") == [{"statement": "Cookies last 365 days.", "verdict": "supported",
+                                               "reason": "stated"}]
+    generated = [d.value for d in at.dataframe if "noncommittal" in d.value.columns]
+    assert len(generated) == 2 and generated[0]["question"].tolist() == ["How long do cookies last?"] * 3
     assert any("demo-grade" in w.value for w in at.warning)  # the run's judge is labelled embedded
 
 
