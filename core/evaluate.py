@@ -33,6 +33,7 @@ from core.models import Answer, Passage, Score  # noqa: E402
 JUDGE_MAX_TOKENS = 1024
 MAX_LIST_ITEMS = 12  # bounds what a small constrained model can ramble into one JSON list
 MAX_STRING_CHARS = 400
+RETRY_TEMPERATURE = 0.3
 _FLAG = re.compile(r"0/1|\b1 if\b.*\b0 if\b|\b0 if\b.*\b1 if\b")
 
 
@@ -108,10 +109,11 @@ class RagasJudge(InstructorBaseRagasLLM):
 
     def _ask(self, prompt, response_model, schema):
         problem = ""
-        for _ in range(self.retries + 1):
+        for attempt in range(self.retries + 1):
+            # a retry at temperature 0 would repeat the same output; sample a little instead
+            temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, RETRY_TEMPERATURE)
             c = self.llm.complete([{"role": "user", "content": prompt}], schema=schema,
-                                  max_tokens=max(self.cfg.max_tokens, JUDGE_MAX_TOKENS),
-                                  temperature=self.cfg.temperature)
+                                  max_tokens=max(self.cfg.max_tokens, JUDGE_MAX_TOKENS), temperature=temperature)
             self.model_seconds += c.latency_s
             try:
                 return response_model.model_validate_json(c.text), c.text

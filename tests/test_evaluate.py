@@ -30,3 +30,27 @@ def test_an_unscored_score_must_say_why_and_values_stay_in_range():
         Score("r", "q", "rag", "faithfulness", 1.5)
     s = Score("r", "q", "rag", "faithfulness", float("nan"), reason="no statements")
     assert s.value is None and not s.scored
+
+
+def test_a_judge_retry_samples_instead_of_repeating_itself(embedder):
+    import asyncio
+
+    from core.config import ModelConfig
+    from core.evaluate import RETRY_TEMPERATURE, Scorer
+    from core.llm.fake import FakeLLM
+    from core.models import Answer, Passage
+
+    temperatures = []
+
+    class Recording(FakeLLM):
+        def _complete(self, messages, *, schema, max_tokens, temperature):
+            temperatures.append(temperature)
+            return super()._complete(messages, schema=schema, max_tokens=max_tokens, temperature=temperature)
+
+    judge = Recording(lambda m, s: "{broken")
+    scorer = Scorer(judge, ModelConfig(), embedder, cache=None, strictness=1)
+    passages = (Passage("p", "Cookies last 365 days.", "s", "d", "", 1.0),)
+    score = asyncio.run(scorer.score(Answer("r", "q", "rag", "How long?", "365 days.", passages), passages,
+                                     "faithfulness"))
+    assert score.value is None and "did not parse as StatementGeneratorOutput" in score.reason
+    assert temperatures == [0.0, RETRY_TEMPERATURE]
