@@ -22,9 +22,9 @@ def _progress_bar(desc: str):
         last = {"step": None}
 
         def log_line(done: int, total: int, what: str):
-            if (done, total) != last["step"] or not total:
+            if total and (done, total) != last["step"]:  # countable steps only: an error stays one line
                 last["step"] = (done, total)
-                print(f"{desc}: {done}/{total} {what}" if total else f"{desc}: {what}", file=sys.stderr, flush=True)
+                print(f"{desc}: {done}/{total} {what}", file=sys.stderr, flush=True)
         log_line.close = lambda: None
         return log_line
 
