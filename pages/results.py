@@ -15,8 +15,9 @@ if not runs:
 
 # The run, metric and category live in the URL, so a view can be shared as a link.
 ids = [r.id for r in runs]
-wanted = st.query_params.get("run") or st.session_state.pop("results_run", None)
-run_id = st.selectbox("Run", ids, index=ids.index(wanted) if wanted in ids else 0,
+opened_from = st.session_state.pop("results_run", None)  # "Open results" on another page
+ui.init_choice("results_run_pick", opened_from or st.query_params.get("run"), ids, force=bool(opened_from))
+run_id = st.selectbox("Run", ids, key="results_run_pick",
                       format_func=lambda i: next(f"{r.id} · {r.status} · {r.question_set} v{r.question_set_version}"
                                                  f" on {r.kb} · {r.answer_model}" for r in runs if r.id == i))
 st.query_params["run"] = run_id
@@ -49,16 +50,14 @@ for metric in run["metrics"]:
 
 # -- charts ---------------------------------------------------------------------------------
 metrics = list(run["metrics"])
-metric = st.query_params.get("metric")
-metric = metric if metric in metrics else metrics[0]
 categories = sorted(c for c in df["category"].unique() if c)
+ui.init_choice("results_metric", st.query_params.get("metric"), metrics)
 t1, t2, t3, t4 = st.tabs(["Overview", "Per question", "Faithfulness vs relevancy", "Table"])
 with t1:
     st.plotly_chart(charts.mean_bars(df), width="stretch")
     st.plotly_chart(charts.distributions(df), width="stretch")
 with t2:
-    metric = st.radio("Metric", metrics, index=metrics.index(metric), format_func=METRIC_LABELS.get,
-                      horizontal=True, key="results_metric")
+    metric = st.radio("Metric", metrics, format_func=METRIC_LABELS.get, horizontal=True, key="results_metric")
     st.query_params["metric"] = metric
     if {"llm_only", "rag"} <= set(s["modes"]):
         st.plotly_chart(charts.dumbbell(df, metric), width="stretch")
@@ -78,8 +77,9 @@ with t3:
     st.plotly_chart(charts.scatter(df), width="stretch")
 with t4:
     f1, f2, f3, f4 = st.columns(4)
-    chosen_cats = f1.multiselect("Category", categories, default=[c for c in st.query_params.get_all("category")
-                                                                  if c in categories])
+    if "results_categories" not in st.session_state:
+        st.session_state["results_categories"] = [c for c in st.query_params.get_all("category") if c in categories]
+    chosen_cats = f1.multiselect("Category", categories, key="results_categories")
     st.query_params["category"] = chosen_cats
     chosen_modes = f2.multiselect("Mode", list(s["modes"]), default=list(s["modes"]), format_func=MODE_LABELS.get)
     low, high = f3.slider("Score range", 0.0, 1.0, (0.0, 1.0), 0.05)

@@ -61,8 +61,9 @@ runs = ui.runs()
 if runs:
     st.subheader("Progress")
     ids = [r.id for r in runs]
-    watch = st.session_state.get("run_watch")
-    run_id = st.selectbox("Run", ids, index=ids.index(watch) if watch in ids else 0, key="run_pick",
+    started = st.session_state.pop("run_watch", None)  # the run this page just started
+    ui.init_choice("run_pick", started, ids, force=True)
+    run_id = st.selectbox("Run", ids, key="run_pick",
                           format_func=lambda i: next(f"{r.id} · {r.status} · {r.question_set} on {r.kb}"
                                                      for r in runs if r.id == i))
 

@@ -69,6 +69,15 @@ def guard(what: str = ""):
         st.error(f"{what + ': ' if what else ''}unexpected {type(e).__name__}: {md(e)}", icon=":material/error:")
 
 
+def init_choice(key: str, wanted, options: list, force: bool = False) -> None:
+    """Start the keyed widget `key` at `wanted` (from the URL, or with `force` from another
+    page) when it is one of the options; afterwards the widget keeps the user's choice."""
+    if wanted in options and (force or key not in st.session_state):
+        st.session_state[key] = wanted
+    elif st.session_state.get(key) not in options:
+        st.session_state.pop(key, None)
+
+
 def demo_judge_note(judge_label: str) -> None:
     if judge_label.startswith("embedded:"):
         st.warning("Scores judged by the embedded 135M model are **demo-grade**: a model this small cannot "

@@ -164,3 +164,17 @@ def test_knowledge_base_page_lists_sources_and_searches_three_ways(finished_run,
         "**Vector**", "**Full-text**", "**Hybrid (RRF)**"]
     firsts = [c.value for c in at.caption if c.value.startswith("#1 · score")]
     assert len(firsts) == 3 and all("flask\\_login\\.md" in c for c in firsts)
+
+
+def test_a_choice_on_the_results_page_sticks_and_is_shareable(finished_run, settings, store, embedder):
+    second = create_run(store, settings, "docs", "two", modes=("rag",), limit=1)
+    Executor(store, settings, embedder, second.id, FakeLLM(lambda m, s: "Cookie."), FakeLLM(judge_reply)).execute()
+    at = app("pages/results.py")
+    at.query_params["run"] = finished_run
+    at.run()
+    assert at.selectbox(key="results_run_pick").value == finished_run
+    at.selectbox(key="results_run_pick").select(second.id).run()
+    at.run()  # a later rerun keeps the user's choice
+    assert at.selectbox(key="results_run_pick").value == second.id
+    assert at.query_params["run"] == second.id  # the URL follows the choice
+    assert not at.exception
