@@ -69,6 +69,12 @@ def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, 
     return run
 
 
+def count_done(run: Run, questions, answers, scores) -> int:
+    """Items (question, mode) that have their answer and every metric's score."""
+    return sum(1 for q in questions for m in run.modes
+               if (q.id, m) in answers and all((q.id, m, k) in scores for k in run.metrics))
+
+
 def run_questions(store: Store, run: Run) -> list[Question]:
     qs = store.question_set(run.question_set, run.question_set_version).questions
     return list(qs[: run.limit] if run.limit else qs)
@@ -128,8 +134,7 @@ class Executor:
         answers = {(a.question_id, a.mode): a for a in self.store.answers(run.id)}
         scores = {(s.question_id, s.mode, s.metric) for s in self.store.scores(run.id)}
         total = len(questions) * len(run.modes)
-        done = sum(1 for q in questions for m in run.modes
-                   if (q.id, m) in answers and all((q.id, m, k) in scores for k in run.metrics))
+        done = count_done(run, questions, answers, scores)
         self.progress(done, total, "starting")
         if done == total:
             return False
@@ -233,8 +238,7 @@ def summary(store: Store, run_id: str) -> dict:
                 "n_unscored": sum(1 for s in got if s is not None and not s.scored),
                 "n_missing": sum(1 for s in got if s is None),
             }
-    done = sum(1 for q in questions for m in run.modes
-               if (q.id, m) in answers and all((q.id, m, k) in scores for k in run.metrics))
+    done = count_done(run, questions, answers, scores)
     items = []
     for q in questions:
         item = {"question_id": q.id, "question": q.question, "category": q.category, "reference": q.reference}
