@@ -66,6 +66,7 @@ def _embedder(settings):
 def cmd_ingest(args) -> int:
     from core.ingest import ingest
 
+    _demo_specs(args)
     settings, store = _context()
     bar = _progress_bar(f"ingest → {args.kb}")
     try:
@@ -78,6 +79,19 @@ def cmd_ingest(args) -> int:
           f"embedded, {report.deleted_documents} deleted), {report.chunks_embedded} chunks embedded, "
           f"{len(report.skipped)} files skipped, {report.seconds:.1f} s")
     return 0
+
+
+def _demo_specs(args) -> None:
+    """`ingest --demo`: the demo source list (beside any other specs) into 'demo' unless --kb says."""
+    if args.demo:
+        from core.sources import DEMO_KB, demo_specs
+
+        args.paths = demo_specs() + list(args.paths)
+        args.kb = args.kb or DEMO_KB
+    if not args.paths:
+        raise RagEvalError("name what to ingest (files, folders, .zip, pypi:NAME, stdlib:MODULE) or use --demo")
+    if not args.kb:
+        raise RagEvalError("name the knowledge base with --kb NAME")
 
 
 def cmd_questions(args) -> int:
@@ -199,9 +213,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="RAG Eval Studio, headless.")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("ingest", help="ingest files, folders or .zip archives into a knowledge base")
-    s.add_argument("paths", nargs="+")
-    s.add_argument("--kb", required=True, help="knowledge base name")
+    s = sub.add_parser("ingest", help="ingest files, folders, .zip archives, pypi:NAME[==VERSION] or "
+                                      "stdlib:MODULE into a knowledge base")
+    s.add_argument("paths", nargs="*")
+    s.add_argument("--kb", help="knowledge base name (with --demo: demo)")
+    s.add_argument("--demo", action="store_true", help="the demo sources behind the seed questions "
+                                                       "(data/demo_sources.txt)")
     s.set_defaults(fn=cmd_ingest)
 
     s = sub.add_parser("questions", help="import or list question sets")

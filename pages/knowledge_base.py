@@ -8,7 +8,7 @@ from core.retrieval import SEARCH_MODES, search
 from core.store import check_name
 from pages import ui
 
-UPLOAD_TYPES = ["md", "markdown", "rst", "txt", "html", "htm", "zip"]
+UPLOAD_TYPES = ["md", "markdown", "rst", "txt", "html", "htm", "pdf", "zip"]
 
 st.title("Knowledge base")
 st.caption("Documentation the RAG mode retrieves from. Ingesting again embeds only what changed.")
@@ -26,7 +26,7 @@ kb = choice if choice in names else right.text_input("New name", key="kb_new", p
 st.subheader("Add sources")
 with st.form("kb_add", clear_on_submit=True):
     files = st.file_uploader("Files or .zip archives", type=UPLOAD_TYPES, accept_multiple_files=True,
-                             help="Markdown, reStructuredText, text, HTML, or zip archives of them")
+                             help="Markdown, reStructuredText, text, HTML, PDF, or zip archives of them")
     folder = st.text_input("…or a folder on the server", placeholder="/path/to/docs",
                            help="Read recursively; hidden files are ignored")
     go = st.form_submit_button("Ingest", type="primary", icon=":material/upload:")

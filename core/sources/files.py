@@ -1,4 +1,4 @@
-"""A single text file: Markdown, reStructuredText, plain text or HTML."""
+"""A single file: Markdown, reStructuredText, plain text, HTML or PDF."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -6,9 +6,10 @@ from pathlib import Path
 
 from core.errors import SourceError
 from core.models import Document, Skipped
+from core.sources import pdf
 from core.sources.text import FORMATS, decode, to_sections
 
-SUFFIXES = set(FORMATS)
+SUFFIXES = set(FORMATS) | {".pdf"}
 MAX_BYTES = 20_000_000
 
 
@@ -34,8 +35,11 @@ def document(source: str, name: str, data: bytes) -> Document | None:
     """One file's bytes as a Document (None when it holds no text); ValueError if unreadable."""
     if len(data) > MAX_BYTES:
         raise ValueError(f"larger than {MAX_BYTES // 1_000_000} MB")
-    fmt = FORMATS[Path(name).suffix.lower()]
-    sections = to_sections(decode(data, name), fmt, title=Path(name).stem)
+    suffix = Path(name).suffix.lower()
+    if suffix == ".pdf":
+        sections = pdf.sections(data, title=Path(name).stem)
+    else:
+        sections = to_sections(decode(data, name), FORMATS[suffix], title=Path(name).stem)
     return Document(source, name, sections) if sections else None
 
 
