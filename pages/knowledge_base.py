@@ -1,10 +1,12 @@
-"""Knowledge base: add sources, ingest with progress, list and delete sources, search."""
+"""Knowledge base: add sources (files, folders, Python packages, the demo set), ingest with progress,
+list and delete sources, search."""
 from pathlib import Path
 
 import streamlit as st
 
 from core.ingest import ingest
 from core.retrieval import SEARCH_MODES, search
+from core.sources import DEMO_KB, demo_specs
 from core.store import check_name
 from pages import ui
 
@@ -23,6 +25,21 @@ choice = left.selectbox("Knowledge base", names + ["➕ New knowledge base"], ke
 kb = choice if choice in names else right.text_input("New name", key="kb_new", placeholder="e.g. python-docs",
                                                      help="letters, digits, '_', '-' or '.'")
 
+
+def ingest_with_progress(specs: list[str], kb: str) -> None:
+    """Ingest with a progress bar, then show the report on the rerun that selects `kb`."""
+    bar = st.progress(0.0, text="Reading sources…")
+
+    def progress(done, total, what):
+        bar.progress(done / total if total else 0.0, text=f"{what}: {done}/{total} chunks" if total else what)
+
+    report = ingest(specs, kb, store, ui.embedder(settings.embedding_model), settings, progress=progress)
+    ui.refresh()
+    st.session_state["kb_report"] = report
+    st.session_state["kb_pending"] = kb
+    st.rerun()
+
+
 st.subheader("Add sources")
 with st.form("kb_add", clear_on_submit=True):
     files = st.file_uploader("Files or .zip archives", type=UPLOAD_TYPES, accept_multiple_files=True,
@@ -30,6 +47,27 @@ with st.form("kb_add", clear_on_submit=True):
     folder = st.text_input("…or a folder on the server", placeholder="/path/to/docs",
                            help="Read recursively; hidden files are ignored")
     go = st.form_submit_button("Ingest", type="primary", icon=":material/upload:")
+
+with st.expander("Python package documentation", icon=":material/package_2:"):
+    st.caption("A package's docs, README and docstrings from its PyPI source distribution, or a standard-library "
+               "module's docstrings; the package's code is read, never run. Downloads are cached in the workspace.")
+    with st.form("kb_packages", clear_on_submit=True):
+        packages = st.text_input("Packages", placeholder="pypi:flask pypi:requests==2.34.2 stdlib:sqlite3",
+                                 help="pypi:NAME, pypi:NAME==VERSION or stdlib:MODULE, separated by spaces")
+        add = st.form_submit_button("Ingest packages", icon=":material/download:")
+    st.caption(f"The demo knowledge base **{DEMO_KB}** holds the documentation the 30 seed questions ask about: "
+               + ", ".join(s.split(":", 1)[1].split("==")[0] for s in demo_specs()) + ".")
+    demo = st.button("Build the demo knowledge base", icon=":material/library_books:", key="kb_demo")
+if add and packages.split():
+    with ui.guard("ingest"):
+        if not kb:
+            st.error("Name the knowledge base first.")
+            st.stop()
+        check_name("knowledge base", kb)
+        ingest_with_progress(packages.split(), kb)
+if demo:
+    with ui.guard("demo knowledge base"):
+        ingest_with_progress(demo_specs(), DEMO_KB)
 
 if go:
     with ui.guard("ingest"):
@@ -52,16 +90,7 @@ if go:
         if not specs:
             st.warning("Choose files or name a folder to ingest.")
         else:
-            bar = st.progress(0.0, text="Reading sources…")
-
-            def progress(done, total, what):
-                bar.progress(done / total if total else 0.0, text=f"{what}: {done}/{total} chunks" if total else what)
-
-            report = ingest(specs, kb, store, ui.embedder(settings.embedding_model), settings, progress=progress)
-            ui.refresh()
-            st.session_state["kb_report"] = report
-            st.session_state["kb_pending"] = kb
-            st.rerun()
+            ingest_with_progress(specs, kb)
 
 report = st.session_state.pop("kb_report", None)
 if report is not None:

@@ -2,6 +2,7 @@
 import hashlib
 import io
 import json
+import sys
 import tarfile
 import textwrap
 import urllib.error
@@ -154,6 +155,7 @@ def test_sdist_docs_readme_and_docstrings_are_read_without_importing(tmp_path):
     boom = docs["flask-widget-1.2.0/src/flask_widget/boom.py"].sections
     assert [s.path[-1] for s in boom] == ["flask_widget.boom", "Exploder", "detonate"]
     assert boom[2].text.startswith("def flask_widget.boom.Exploder.detonate(self, delay=0)")
+    assert "flask_widget" not in sys.modules and "flask_widget.boom" not in sys.modules
 
 
 def test_sdist_is_cached_so_a_pinned_rebuild_is_offline(tmp_path):

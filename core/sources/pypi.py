@@ -79,7 +79,7 @@ def documents(spec: str, cache: Path, get: Callable[[str], bytes]) -> Iterator[D
     """The documents of `pypi:NAME[==VERSION]`, downloading the sdist into `cache` if needed."""
     name, version = parse(spec)
     sdist = locate(spec, name, version, cache, get)
-    return read_sdist(sdist.path, f"{PREFIX}{sdist.name}", f"{sdist.name}-{sdist.version}")
+    return read_sdist(sdist.path, f"{PREFIX}{sdist.name}", f"{sdist.name}-{sdist.version}", spec)
 
 
 def parse(spec: str) -> tuple[str, str | None]:
@@ -96,7 +96,7 @@ def locate(spec: str, name: str, version: str | None, cache: Path, get) -> Sdist
         return hit
     # The project's JSON lists every release's files; one request serves pinned and latest
     # alike (some mirrors do not serve the per-version endpoint).
-    url = f"{API}/{name}/json"
+    url = f"{API}/{canon}/json"
     try:
         meta = json.loads(get(url))
     except urllib.error.HTTPError as e:
@@ -205,8 +205,12 @@ def members(path: Path, spec: str) -> list[tuple[str, Callable[[], bytes]]]:
 
 
 def read_sdist(path: Path, source: str, label: str, spec: str | None = None) -> Iterator[Document | Skipped]:
-    """The documents of a source distribution; `label` (name-version) prefixes their names."""
-    entries = members(path, spec or source)  # checked whole before anything is yielded
+    """The documents of a source distribution; `label` (name-version) prefixes their names.
+    The archive is checked whole here, so a refused one raises before anything is read."""
+    return _documents(members(path, spec or source), source, label)
+
+
+def _documents(entries, source: str, label: str) -> Iterator[Document | Skipped]:
     names = [n.replace("\\", "/") for n, _ in entries]
     top = {PurePosixPath(n).parts[0] for n in names}
     strip = len(top) == 1 and all(len(PurePosixPath(n).parts) > 1 for n in names)
