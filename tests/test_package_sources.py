@@ -57,7 +57,10 @@ from .core import Widget
 
 
 def make_widget(name: str, *, size: int = 3) -> "Widget":
-    """Create a widget called ``name``."""
+    """Create a widget called ``name``.
+
+    :param name: what the :class:`~flask_widget.Widget` shows.
+    """
     return Widget(name)
 
 
@@ -151,7 +154,8 @@ def test_sdist_docs_readme_and_docstrings_are_read_without_importing(tmp_path):
     assert [(s.path, s.text) for s in init] == [
         (("Flask-Widget", "flask_widget"), "Flask-Widget: widgets for Flask."),
         (("Flask-Widget", "flask_widget", "make_widget"),
-         "def flask_widget.make_widget(name: str, *, size: int=3)\n\nCreate a widget called ``name``.")]
+         "def flask_widget.make_widget(name: str, *, size: int=3)\n\nCreate a widget called name.\n\n"
+         "Parameter name: what the flask_widget.Widget shows.")]
     boom = docs["flask-widget-1.2.0/src/flask_widget/boom.py"].sections
     assert [s.path[-1] for s in boom] == ["flask_widget.boom", "Exploder", "detonate"]
     assert boom[2].text.startswith("def flask_widget.boom.Exploder.detonate(self, delay=0)")

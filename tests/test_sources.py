@@ -25,6 +25,25 @@ def test_rst_markup_noise_is_removed_and_headings_kept():
     assert "See the docs." in sections[1].text and "x = 1" in sections[1].text
 
 
+def test_rst_roles_links_fields_and_admonitions_become_text():
+    text = ("API\n===\n\nSends it. See the (connect,\nread) :ref:`timeout tuple <timeouts>`, `Blinker`_, "
+            "|fetch|_ and\n`docs <https://x.org>`__ [#]_.\n\n:param request: The :class:`~requests.Request`.\n"
+            ":rtype: requests.Response\n\n.. versionadded:: 2.1\n\n.. _timeouts:\n\n.. |fetch| replace:: fetch()\n\n"
+            "Usage::\n\n    >>> s.get(url, timeout=(3, 27))\n")
+    (section,) = to_sections(text, "rst")
+    assert section.text == ("Sends it. See the (connect,\nread) timeout tuple, Blinker, fetch and\ndocs.\n\n"
+                            "Parameter request: The requests.Request.\nReturn type: requests.Response\n\n"
+                            "New in version: 2.1\n\nUsage:\n\n    >>> s.get(url, timeout=(3, 27))")
+
+
+def test_markdown_badges_images_and_links_become_text_but_code_is_untouched():
+    text = ("# Requests\n\n[![Version](https://img.shields.io/v.svg)](https://pypi.org/project/requests/)\n"
+            "<p align=\"center\">Read [the docs](https://requests.readthedocs.io) now.</p>\n\n"
+            "```html\n<a href=\"[x](y)\">link</a>\n```\n")
+    (section,) = to_sections(text, "markdown")
+    assert section.text == ('Read the docs now.\n\n```html\n<a href="[x](y)">link</a>\n```')
+
+
 def test_html_text_and_headings():
     html = "<html><head><script>evil()</script></head><body><h1>A</h1><p>One <b>two</b></p>" \
            "<h2>B</h2><pre>code  here</pre></body></html>"

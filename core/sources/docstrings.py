@@ -1,10 +1,11 @@
-"""Docstrings of a Python module's source, read with `ast`: the code is parsed, never
+"""Docstrings of a Python module's source, read with `ast` and cleaned as reST: the code is parsed, never
 imported or executed, so a package whose import would fail (or do harm) is still read."""
 from __future__ import annotations
 
 import ast
 
 from core.models import Section
+from core.sources.text import clean_rst
 
 
 def module_name(path: str) -> str:
@@ -25,7 +26,7 @@ def sections(source: str, module: str, prefix: tuple[str, ...] = ()) -> tuple[Se
     out = []
     doc = ast.get_docstring(tree)
     if doc:
-        out.append(Section(prefix + (module,), doc))
+        out.append(Section(prefix + (module,), clean_rst(doc).strip()))
     _walk(tree, prefix + (module,), module, out)
     return tuple(out)
 
@@ -38,8 +39,8 @@ def _walk(node, path: tuple[str, ...], qualname: str, out: list[Section]) -> Non
             continue  # private helpers are not documentation a user reads
         name = f"{qualname}.{child.name}"
         doc = ast.get_docstring(child)
-        if doc:
-            out.append(Section(path + (child.name,), f"{_signature(child, name)}\n\n{doc}"))
+        if doc:  # docstrings are reST by convention (Sphinx roles, :param x:)
+            out.append(Section(path + (child.name,), f"{_signature(child, name)}\n\n{clean_rst(doc).strip()}"))
         if isinstance(child, ast.ClassDef):
             _walk(child, path + (child.name,), name, out)
 

@@ -10,9 +10,17 @@ FORMATS = {".md": "markdown", ".markdown": "markdown", ".rst": "rst", ".txt": "t
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+_MD_BADGE = re.compile(r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)")  # [![alt](image)](link)
+_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)")
+_HTML_COMMENT = re.compile(r"<!--.*?-->")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][\w-]*(?:\s[^<>]*)?/?>")
 _RST_ADORNMENT = re.compile(r"^([=\-~^\"'`#*+:.<>_])\1{2,}\s*$")
-_RST_ROLE = re.compile(r":[\w:.+-]+:`([^`<]*?)(?:\s*<[^>]*>)?`")
+_RST_ROLE = re.compile(r":[\w:.+-]+:`[~!]?([^`<]*?)(?:\s*<([^>`]*)>)?`")
+_RST_FIELD = re.compile(r"^(\s*):([a-z_]+)((?:\s+[^:`]+)?):(?=\s|$)")
 _RST_DIRECTIVE = re.compile(r"^(\s*)\.\.\s+([\w:-]+)::\s*(.*)$")
+_ADMONITIONS = {"versionadded": "New in version", "versionchanged": "Changed in version",
+                "deprecated": "Deprecated since version", "seealso": "See also"}
 _RST_KEEP_DIRECTIVES = {"code-block", "code", "sourcecode", "note", "warning", "tip", "important",
                         "versionadded", "versionchanged", "deprecated", "admonition", "seealso"}
 
@@ -62,12 +70,21 @@ def _markdown(text: str):
         if m:
             sections.append((tuple(path), "\n".join(lines)))
             level = len(m.group(1))
-            path = path[: level - 1] + [m.group(2).strip()]
+            path = path[: level - 1] + [_clean_markdown(m.group(2).strip())]
             lines = []
         else:
-            lines.append(line)
+            lines.append(line if in_code or _FENCE.match(line) else _clean_markdown(line))
     sections.append((tuple(path), "\n".join(lines)))
     return sections
+
+
+def _clean_markdown(line: str) -> str:
+    """Badges, images, link targets and inline HTML out; the link text stays."""
+    line = _MD_BADGE.sub("", line)
+    line = _MD_IMAGE.sub(lambda m: m.group(1), line)
+    line = _MD_LINK.sub(r"\1", line)
+    line = _HTML_COMMENT.sub("", line)
+    return line if "`" in line else _HTML_TAG.sub("", line)  # `List<int>` in code stays
 
 
 def _rst(text: str):
@@ -91,15 +108,18 @@ def _rst(text: str):
         if style not in styles:
             styles.append(style)
         level = styles.index(style)
-        sections.append((tuple(path), _clean_rst("\n".join(body))))
-        path = path[:level] + [_RST_ROLE.sub(r"\1", title)]
+        sections.append((tuple(path), clean_rst("\n".join(body))))
+        path = path[:level] + [_inline_rst(title)]
         body = []
         i += step
-    sections.append((tuple(path), _clean_rst("\n".join(body))))
+    sections.append((tuple(path), clean_rst("\n".join(body))))
     return sections
 
 
-def _clean_rst(text: str) -> str:
+def clean_rst(text: str) -> str:
+    """reST body to plain text: directives (toctree, image, ...) and comments out, admonitions
+    as "Note: ...", roles, links, substitutions and literals as their text, field lists
+    (:param x:) as words; literal blocks are kept as they are."""
     out, skip_indent = [], None
     for line in text.splitlines():
         if skip_indent is not None:
@@ -111,19 +131,38 @@ def _clean_rst(text: str) -> str:
             indent, name, arg = len(m.group(1)), m.group(2), m.group(3).strip()
             if name in _RST_KEEP_DIRECTIVES:
                 if arg and name not in ("code-block", "code", "sourcecode"):
-                    out.append(f"{m.group(1)}{name.title()}: {arg}")
+                    out.append(f"{m.group(1)}{_ADMONITIONS.get(name, name.title())}: {arg}")
             else:
                 skip_indent = indent  # drop the directive and its indented body (toctree, image, ...)
             continue
         if line.strip().startswith(".. ") or line.strip() == "..":
             continue  # comments, targets, substitutions
-        line = _RST_ROLE.sub(r"\1", line)
-        line = re.sub(r"`([^`<]+?)\s*<[^>]+>`_+", r"\1", line)  # `text <url>`_
-        line = re.sub(r"``([^`]+)``", r"\1", line)
         line = re.sub(r"(\w)::\s*$", r"\1:", line)
         line = "" if line.strip() == "::" else line
-        out.append(line)
-    return "\n".join(out)
+        out.append(_RST_FIELD.sub(_field, line))
+    return _inline_rst("\n".join(out))
+
+
+def _inline_rst(text: str) -> str:
+    """Inline markup as its text; on the whole text, since a role or link may span lines."""
+    text = _RST_ROLE.sub(lambda m: m.group(1).strip() or m.group(2), text)
+    text = re.sub(r"`([^`<]+?)\s*<[^>`]+>`_{1,2}", r"\1", text)  # `text <url>`_
+    text = re.sub(r"`([^`]+)`_{1,2}(?!\w)", r"\1", text)  # `target`_
+    text = re.sub(r"\|([\w .-]+)\|_{0,2}", r"\1", text)  # |substitution|
+    text = re.sub(r"\s?\[(?:#\w*|\d+|\*)\]_", "", text)  # footnote references
+    text = re.sub(r"``([^`]+)``", r"\1", text)
+    return re.sub(r"(?<![`\w])`([^`\n]+)`(?![`\w])", r"\1", text)  # `default role`
+
+
+def _field(m: re.Match) -> str:
+    kind, arg = m.group(2), (m.group(3) or "").split()
+    name = arg[-1] if arg else ""
+    words = {"param": "Parameter", "parameter": "Parameter", "arg": "Parameter", "key": "Parameter",
+             "keyword": "Parameter", "type": "Type of", "returns": "Returns", "return": "Returns",
+             "rtype": "Return type", "raises": "Raises", "raise": "Raises", "except": "Raises",
+             "ivar": "Attribute", "var": "Variable", "vartype": "Type of"}
+    word = words.get(kind, kind.replace("_", " ").capitalize())
+    return f"{m.group(1)}{word}{' ' + name if name else ''}:"
 
 
 def _html(text: str):
