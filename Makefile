@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: setup sysdeps run test bench clean
+.PHONY: setup sysdeps run test bench bench-retrieval clean
 
 # System packages, installed with apt when missing: a C/C++ toolchain and cmake build
 # llama-cpp-python; the browser test drives Debian's Chromium (Playwright's own browser
@@ -41,6 +41,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/engine.py
+
+# builds the demo knowledge base first (the first time downloads eleven sdists from PyPI)
+bench-retrieval: setup
+	$(BIN)/python bench/retrieval_quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

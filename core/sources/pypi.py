@@ -17,6 +17,7 @@ import email.parser
 import hashlib
 import json
 import re
+import sys
 import tarfile
 import textwrap
 import urllib.error
@@ -239,7 +240,8 @@ def _documents(entries, source: str, label: str) -> Iterator[Document | Skipped]
                 doc = document(source, name, data)
                 doc = doc and _prefixed(doc, display)
         except SyntaxError as e:
-            yield Skipped(source, name, f"not Python 3 that parses (line {e.lineno}): {e.msg}")
+            yield Skipped(source, name, f"does not parse as Python {sys.version_info.major}."
+                                        f"{sys.version_info.minor} (line {e.lineno}): {e.msg}")
             continue
         except (ValueError, OSError, tarfile.TarError, zipfile.BadZipFile) as e:
             yield Skipped(source, name, str(e))
