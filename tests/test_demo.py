@@ -55,3 +55,25 @@ def test_page_button_builds_the_demo_kb(settings, store, demo_list):
     assert at.selectbox(key="kb_choice").value == "demo"
     assert any(s.value.startswith("Ingested into demo: 5 documents") for s in at.success)
     assert set(at.dataframe[0].value["source"]) == {"pypi:flask-widget", "stdlib:__future__"}
+
+
+def test_page_ingests_packages_named_in_the_form(settings, store, demo_list):
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180)
+    at.switch_page("pages/knowledge_base.py")
+    at.run()
+    at.text_input(key="kb_new").input("libs")
+    at.text_input(key="kb_package_specs").input("stdlib:__future__ pypi:nope")
+    next(b for b in at.button if b.label == "Ingest packages").click()
+    at.run()
+    assert [e.value.replace("\\", "") for e in at.error] == ["pypi:nope: PyPI has no package named 'nope'"]
+    assert "libs" not in store.kb_names()  # a bad spec stops the ingest before anything is written
+    at.text_input(key="kb_package_specs").input("stdlib:__future__")
+    next(b for b in at.button if b.label == "Ingest packages").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="kb_choice").value == "libs"
+    assert list(at.dataframe[0].value["source"]) == ["stdlib:__future__"]

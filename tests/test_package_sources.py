@@ -6,6 +6,7 @@ import sys
 import tarfile
 import textwrap
 import urllib.error
+import zipfile
 
 import pytest
 
@@ -211,6 +212,15 @@ def test_sdist_with_link_or_too_many_members_is_refused(tmp_path, monkeypatch):
     with pytest.raises(SourceError, match="more than 5 entries"):
         pypi.documents("pypi:flask-widget==1.2.0", tmp_path,
                        FakePyPI({("flask-widget", "1.2.0"): widget_sdist()}))
+
+
+def test_zip_sdist_is_read_like_a_tarball(tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("pkg-1.0/PKG-INFO", PKG_INFO)
+        z.writestr("pkg-1.0/docs/index.rst", INDEX_RST)
+    docs = list(pypi.documents("pypi:pkg==1.0", tmp_path, FakePyPI({("pkg", "1.0"): buf.getvalue()})))
+    assert [d.name for d in docs] == ["pkg-1.0/PKG-INFO", "pkg-1.0/docs/index.rst"]
 
 
 def test_python_2_module_is_skipped_with_its_reason(tmp_path):
