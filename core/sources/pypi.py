@@ -43,6 +43,7 @@ API = "https://pypi.org/pypi"
 TIMEOUT_S = 30
 MAX_SDIST_BYTES = 100_000_000
 _SPEC = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*([A-Za-z0-9._+!-]+))?$")
+_SAFE_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+!-]*(\.[A-Za-z0-9_+!-]+)*$")
 _DOC_DIRS = {"docs", "doc", "documentation"}
 _SKIP_DIRS = {"tests", "test", "testing", "__pycache__", "_build", "node_modules", "venv", ".tox"}
 _SKIP_PY = {"setup.py", "conftest.py", "noxfile.py", "fabfile.py"}
@@ -109,13 +110,19 @@ def locate(spec: str, name: str, version: str | None, cache: Path, get) -> Sdist
             return hit  # offline: the newest copy we have
         raise SourceError(f"{spec}: PyPI could not be reached ({e}) and no copy is cached "
                           f"under {cache / canon}") from None
-    if version:
-        files, version = _release(meta, version, spec, name)
-    else:
-        files, version = meta.get("urls", []), meta["info"]["version"]
+    try:
+        if version:
+            files, version = _release(meta, version, spec, name)
+        else:
+            files, version = meta.get("urls", []), meta["info"]["version"]
+    except (KeyError, TypeError, AttributeError):
+        raise SourceError(f"{spec}: {url} did not answer like PyPI's JSON API") from None
+    if not _SAFE_VERSION.match(version):  # it names a cache folder: nothing like '../'
+        raise SourceError(f"{spec}: PyPI gave the unusable version {version!r}")
     if hit := _cached(cache / canon, version):
         return hit
-    sdists = [u for u in files if u.get("packagetype") == "sdist"]
+    sdists = [u for u in files if u.get("packagetype") == "sdist" and "url" in u
+              and str(u.get("filename", "")).endswith((".tar.gz", ".tgz", ".tar.bz2", ".zip"))]
     sdists.sort(key=lambda u: not u["filename"].endswith((".tar.gz", ".tgz")))  # prefer tarballs
     if not sdists:
         raise SourceError(f"{spec}: {name} {version} has no source distribution on PyPI (only wheels), "
@@ -128,6 +135,8 @@ def locate(spec: str, name: str, version: str | None, cache: Path, get) -> Sdist
         data = get(urllib.parse.urljoin(url, chosen["url"]))  # mirrors may give relative URLs
     except (OSError, ValueError) as e:
         raise SourceError(f"{spec}: downloading {chosen['filename']} failed ({e})") from None
+    if len(data) > MAX_SDIST_BYTES:
+        raise SourceError(f"{spec}: the sdist is more than {MAX_SDIST_BYTES // 1_000_000} MB")
     expected = chosen.get("digests", {}).get("sha256")
     if expected and hashlib.sha256(data).hexdigest() != expected:
         raise SourceError(f"{spec}: {chosen['filename']} does not match the sha256 PyPI publishes; not used")
