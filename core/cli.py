@@ -152,11 +152,16 @@ def cmd_cancel(args) -> int:
 
 def cmd_show(args) -> int:
     from core.models import METRIC_LABELS, MODE_LABELS
-    from core.runs import summary
+    from core.report import results
 
     _, store = _context()
-    s = summary(store, args.run_id)
+    res = results(store, args.run_id)
+    s = res.summary
     if args.json:
+        # RAG minus LLM only, per metric, over the questions scored in both modes
+        s["comparison"] = {m: f["comparison"] for m, f in res.findings.items()}
+        s["findings"] = {m: {k: f[k] for k in ("sentence", "judge_noise", "noise_sentence")}
+                         for m, f in res.findings.items()}
         print(json.dumps(s))
         return 0
     r = s["run"]
@@ -167,6 +172,40 @@ def cmd_show(args) -> int:
             mean = "—" if m["mean"] is None else f"{m['mean']:.3f}"
             print(f"  {MODE_LABELS[mode]:<10} {METRIC_LABELS[metric]:<17} mean {mean}  "
                   f"scored {m['n_scored']}  unscored {m['n_unscored']}  missing {m['n_missing']}")
+    for f in res.findings.values():
+        print(f["sentence"])
+        if f["noise_sentence"]:
+            print(f"  {f['noise_sentence']}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from core.report import FORMATS, export_bytes, html_report, results
+
+    fmt = os.path.splitext(args.out)[1].lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise RagEvalError(f"--out {args.out}: name a .html, .csv, .parquet or .json file")
+    _, store = _context()
+    res = results(store, args.run_id)
+    data = html_report(res).encode("utf-8") if fmt == "html" else export_bytes(res, fmt)
+    with open(args.out, "wb") as f:
+        f.write(data)
+    print(f"wrote {args.out} ({len(data) / 1e6:.1f} MB)", file=sys.stderr)
+    return 0
+
+
+def cmd_rejudge(args) -> int:
+    from core.variance import rejudge
+
+    settings, store = _context()
+    bar = _progress_bar(f"rejudge {args.run_id}")
+    try:
+        n = rejudge(store, settings, _embedder(settings), args.run_id, repeats=args.repeats,
+                    temperature=args.temperature, progress=bar)
+    finally:
+        bar.close()
+    print(f"run {args.run_id}: {n} repeat judgings made; `python -m core show {args.run_id}` shows the judge's noise",
+          file=sys.stderr)
     return 0
 
 
@@ -240,6 +279,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("run_id")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_show)
+
+    s = sub.add_parser("report", help="write a run's report (.html) or its per-item results (.csv, .parquet, .json)")
+    s.add_argument("run_id")
+    s.add_argument("--out", required=True, help="FILE.html, FILE.csv, FILE.parquet or FILE.json")
+    s.set_defaults(fn=cmd_report)
+
+    s = sub.add_parser("rejudge", help="judge a run's answers again k times to measure the judge's own noise")
+    s.add_argument("run_id")
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--temperature", type=float, default=0.7, help="above 0, so each repeat is a fresh sample")
+    s.set_defaults(fn=cmd_rejudge)
 
     s = sub.add_parser("runs", help="list runs")
     s.add_argument("--json", action="store_true")

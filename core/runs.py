@@ -201,14 +201,16 @@ def worker_alive(run: Run) -> bool | None:
     return True
 
 
-def start_detached(settings: Settings, run_id: str) -> int:
-    """Execute a run in its own process (`python -m core resume RUN_ID`), detached from the
-    caller: closing the page or the terminal that started it does not stop it."""
+def start_detached(settings: Settings, run_id: str, *command: str) -> int:
+    """Execute a run in its own process (`python -m core resume RUN_ID`, or another command
+    on the run), detached from the caller: closing the page or the terminal that started it
+    does not stop it."""
+    command = command or ("resume", run_id)
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, RAGEVAL_HOME=str(settings.home))
-    with open(logs / f"run-{run_id}.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "core", "resume", run_id], cwd=str(PROJECT_ROOT), env=env,
+    with open(logs / f"{command[0]}-{run_id}.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "core", *command], cwd=str(PROJECT_ROOT), env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return proc.pid
 

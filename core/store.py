@@ -7,6 +7,7 @@ Tables
     runs            one row per run, with its status and cancel flag
     answers         one row per (run, question, mode), written as each completes
     scores          one row per (run, question, mode, metric), written as each completes
+    judge_repeats   extra judgings of a run's answers, to measure the judge's own noise
 """
 from __future__ import annotations
 
@@ -56,6 +57,11 @@ SCORES = pa.schema([
     ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("metric", pa.string()),
     ("value", pa.float64()), ("reason", pa.string()), ("details", pa.string()), ("judge", pa.string()),
     ("latency_s", pa.float64()), ("created_at", pa.string()),
+])
+REPEATS = pa.schema([
+    ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("metric", pa.string()),
+    ("repeat", pa.int32()), ("temperature", pa.float64()), ("value", pa.float64()), ("reason", pa.string()),
+    ("judge", pa.string()), ("created_at", pa.string()),
 ])
 
 
@@ -283,6 +289,16 @@ class Store:
 
     def delete_scores(self, run_id: str) -> None:
         self._table("scores", SCORES).delete(f"run_id = {quote(run_id)}")
+
+    def add_repeat(self, s: Score, repeat: int, temperature: float) -> None:
+        self._table("judge_repeats", REPEATS).add([{
+            "run_id": s.run_id, "question_id": s.question_id, "mode": s.mode, "metric": s.metric,
+            "repeat": repeat, "temperature": temperature, "value": s.value, "reason": s.reason,
+            "judge": s.judge, "created_at": now()}])
+
+    def repeats(self, run_id: str) -> list[dict]:
+        """The extra judgings of a run's answers: question_id, mode, metric, repeat, value, reason, ..."""
+        return self._rows("judge_repeats", REPEATS, f"run_id = {quote(run_id)}")
 
 
 def _run_row(run: Run) -> dict:

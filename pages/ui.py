@@ -112,3 +112,11 @@ def summary(run_id: str) -> dict:
     from core.runs import summary as run_summary
 
     return run_summary(store(), run_id)
+
+
+@st.cache_data(show_spinner=False, ttl=2)
+def results(run_id: str):
+    """A run's summary, score frame, judge repeats and findings (`core.report.Results`)."""
+    from core.report import results as run_results
+
+    return run_results(store(), run_id)
