@@ -201,7 +201,7 @@ def cmd_rejudge(args) -> int:
     bar = _progress_bar(f"rejudge {args.run_id}")
     try:
         n = rejudge(store, settings, _embedder(settings), args.run_id, repeats=args.repeats,
-                    temperature=args.temperature, progress=bar)
+                    temperature=args.temperature, metrics=args.metrics, progress=bar)
     finally:
         bar.close()
     print(f"run {args.run_id}: {n} repeat judgings made; `python -m core show {args.run_id}` shows the judge's noise",
@@ -289,6 +289,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("run_id")
     s.add_argument("--repeats", type=int, default=3)
     s.add_argument("--temperature", type=float, default=0.7, help="above 0, so each repeat is a fresh sample")
+    s.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), help="only these metrics (default: the run's)")
     s.set_defaults(fn=cmd_rejudge)
 
     s = sub.add_parser("runs", help="list runs")

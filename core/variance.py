@@ -25,14 +25,18 @@ DEFAULT_TEMPERATURE = 0.7
 
 
 def rejudge(store: Store, settings: Settings, embedder: Embedder, run_id: str, *, repeats: int = DEFAULT_REPEATS,
-            temperature: float = DEFAULT_TEMPERATURE, judge_llm: LLM | None = None, progress=None) -> int:
-    """Judge every answer of a run `repeats` times; returns how many judgings were made now."""
+            temperature: float = DEFAULT_TEMPERATURE, metrics=None, judge_llm: LLM | None = None,
+            progress=None) -> int:
+    """Judge every answer of a run `repeats` times on its metrics (or the `metrics` given);
+    returns how many judgings were made now."""
     if not 2 <= repeats <= 20:
         raise ConfigError(f"repeats must be between 2 and 20 (got {repeats})")
     if not 0 < temperature <= 2:
         raise ConfigError(f"judge variance needs a temperature above 0 and at most 2 (got {temperature}); "
                           "at 0 every repeat repeats the first judging")
     run = store.run(run_id)
+    if metrics and not set(metrics) <= set(run.metrics):
+        raise ConfigError(f"run {run_id} was scored on {', '.join(run.metrics)} only")
     base = ModelConfig(**run.config["judge_model"]) if run.config.get("judge_model") else settings.judge_model
     cfg = replace(base, temperature=temperature)
     judge_llm = judge_llm or get_llm(base, settings.threads)
@@ -41,7 +45,7 @@ def rejudge(store: Store, settings: Settings, embedder: Embedder, run_id: str, *
     answers = [a for a in store.answers(run_id) if a.text]
     rag = {a.question_id: a for a in answers if a.mode == "rag"}
     have = {(r["question_id"], r["mode"], r["metric"], r["repeat"]) for r in store.repeats(run_id)}
-    todo = [(a, metric, r) for a in answers for metric in run.metrics for r in range(repeats)
+    todo = [(a, metric, r) for a in answers for metric in (metrics or run.metrics) for r in range(repeats)
             if (a.question_id, a.mode, metric, r) not in have]
     progress = progress or (lambda done, total, what: None)
     progress(0, len(todo), "starting")
