@@ -132,7 +132,8 @@ table.setup td{padding:2px 12px 2px 0;vertical-align:top}table.setup td:first-ch
 .finding{font-size:1.05rem;margin:.4rem 0}.note{color:#475569}.warn{color:#b45309}
 .chart{background:white;border:1px solid #e2e8f0;border-radius:8px;margin:12px 0;padding:4px}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:12px;margin-bottom:8px}
-.answer{background:white;border:1px solid #e2e8f0;border-radius:8px;padding:10px;white-space:pre-wrap}
+.answer{background:white;border:1px solid #e2e8f0;border-radius:8px;padding:10px;white-space:pre-wrap;
+max-height:22rem;overflow:auto}
 .example{margin:18px 0}.q{font-weight:600;white-space:pre-wrap}
 """
 

@@ -37,12 +37,12 @@ means = stats.mean_table(df)
 cols = st.columns(len(s["modes"]) * len(run["metrics"]))
 i = 0
 for metric in run["metrics"]:
-    base = means[(means["mode"] == "llm_only") & (means["metric"] == metric)]["mean"]
     for mode in s["modes"]:
         row = means[(means["mode"] == mode) & (means["metric"] == metric)].iloc[0]
         delta = None
-        if mode == "rag" and len(base) and pd.notna(base.iloc[0]) and pd.notna(row["mean"]):
-            delta = f"{row['mean'] - base.iloc[0]:+.2f} vs LLM only"
+        c = res.findings.get(metric, {}).get("comparison") if mode == "rag" else None
+        if c and c["mean_diff"] is not None:  # paired: only the questions scored in both modes
+            delta = f"{c['mean_diff']:+.2f} vs LLM only on {c['n_pairs']} pairs"
         cols[i].metric(f"{METRIC_LABELS[metric]} · {MODE_LABELS[mode]}",
                        "—" if pd.isna(row["mean"]) else f"{row['mean']:.2f}", delta,
                        help=f"mean of {row['n_scored']} scored answers; {row['n_unscored']} unscored")
