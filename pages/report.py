@@ -5,18 +5,7 @@ from core.report import export_bytes, html_report
 from pages import ui
 
 st.title("Report")
-runs = [r for r in ui.runs() if r.status != "pending"]
-if not runs:
-    st.info("No results yet: start a run first.")
-    st.page_link("pages/run.py", label="Go to Run", icon=":material/play_arrow:")
-    st.stop()
-
-ids = [r.id for r in runs]
-ui.init_choice("report_run", st.query_params.get("run"), ids)
-run_id = st.selectbox("Run", ids, key="report_run", format_func=lambda i: next(
-    f"{r.id} · {r.status} · {r.question_set} v{r.question_set_version} on {r.kb} · {r.answer_model}"
-    for r in runs if r.id == i))
-st.query_params["run"] = run_id
+run_id = ui.pick_run("report_run")
 res = ui.results(run_id)
 run = res.summary["run"]
 if run["status"] != "done":

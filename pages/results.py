@@ -7,20 +7,8 @@ from core.models import METRIC_LABELS, MODE_LABELS
 from pages import judge_noise, ui
 
 st.title("Results")
-runs = [r for r in ui.runs() if r.status != "pending"]
-if not runs:
-    st.info("No results yet: start a run first.")
-    st.page_link("pages/run.py", label="Go to Run", icon=":material/play_arrow:")
-    st.stop()
-
 # The run, metric and category live in the URL, so a view can be shared as a link.
-ids = [r.id for r in runs]
-opened_from = st.session_state.pop("results_run", None)  # "Open results" on another page
-ui.init_choice("results_run_pick", opened_from or st.query_params.get("run"), ids, force=bool(opened_from))
-run_id = st.selectbox("Run", ids, key="results_run_pick",
-                      format_func=lambda i: next(f"{r.id} · {r.status} · {r.question_set} v{r.question_set_version}"
-                                                 f" on {r.kb} · {r.answer_model}" for r in runs if r.id == i))
-st.query_params["run"] = run_id
+run_id = ui.pick_run("results_run_pick", st.session_state.pop("results_run", None))  # "Open results" elsewhere
 res = ui.results(run_id)
 s, df = res.summary, res.frame
 run = s["run"]
