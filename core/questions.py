@@ -126,21 +126,20 @@ def _markdown_rows(text: str, name: str) -> list[tuple[str, dict]]:
 
 
 def _csv_dialect(text: str, name: str):
+    """RFC 4180 quoting (doubled quotes) with the sniffed delimiter: the sniffer's guesses about
+    quoting are unreliable, and its delimiter must appear in the header row to be believed
+    (commas inside the questions of a one-column file fool it)."""
     header = text.split("\n", 1)[0]
     try:
-        dialect = csv.Sniffer().sniff(text[:20_000], delimiters=",;\t|")
-        if dialect.delimiter in header:
-            return dialect
+        delimiter = csv.Sniffer().sniff(text[:20_000], delimiters=",;\t|").delimiter
     except csv.Error:
-        pass
-    # The sniffer guesses from commas inside the questions too; the header row decides.
-    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
-    if name.lower().endswith(".tsv") and counts["\t"]:
-        return csv.excel_tab
-    best = max(counts, key=counts.get)
-    if not counts[best]:
-        return type("single_column", (csv.excel,), {"delimiter": "\x1e"})  # one column: never split
-    return type("header_dialect", (csv.excel,), {"delimiter": best})
+        delimiter = ""
+    if delimiter not in header or not delimiter:
+        counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+        delimiter = "\t" if name.lower().endswith(".tsv") and counts["\t"] else max(counts, key=counts.get)
+        if not counts[delimiter]:
+            delimiter = "\x1e"  # one column: a separator that never occurs in text we accept
+    return type("sniffed", (csv.excel,), {"delimiter": delimiter})
 
 
 def _csv_rows(text: str, name: str) -> list[tuple[str, dict]]:
