@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.config import Settings
-from core.errors import QuestionFileError
+from core.errors import QuestionFileError, RagEvalError
 from core.models import METRICS, MODES, Answer, Passage, Run
 from core.questions import ParsedFile
 from core.runs import check_choices, create_run, missing_answer
@@ -37,6 +37,8 @@ def import_run(store: Store, settings: Settings, parsed: ParsedFile, origin: str
                                 "RAG answer")
     set_name = check_name("question set", set_name or set_name_for(origin))
     metrics = tuple(metrics)
+    if not metrics:
+        raise RagEvalError("choose at least one metric to score the imported answers with")
     check_choices(store, settings, kb, modes, metrics, None, top_k, search_mode)
     qs = store.save_question_set(set_name, parsed.questions, origin=origin)
     run = create_run(store, settings, kb, qs.name, modes=modes, metrics=metrics, top_k=top_k,

@@ -45,7 +45,8 @@ with st.container(border=True):
                     kb = c1.selectbox("Knowledge base", kbs, key="qs_import_kb")
                     metrics = c2.multiselect("Metrics", METRICS, default=list(METRICS), format_func=METRIC_LABELS.get,
                                              key="qs_import_metrics")
-                    if st.form_submit_button("Import and score", icon=":material/upload:", disabled=not kbs):
+                    if st.form_submit_button("Import and score", icon=":material/upload:", disabled=not kbs,
+                                             key="qs_import_go"):
                         with ui.guard("import"):
                             run = import_run(store, ui.settings(), parsed, up.name, kb, set_name=name,
                                              metrics=metrics)

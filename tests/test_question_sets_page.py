@@ -41,3 +41,30 @@ def test_results_page_draws_an_imported_run(settings, store, embedder, docs):
     assert "365 days." in [t.value for t in at.text]
     assert any("Imported answer" in c.value for c in at.caption)
     assert any("from the imported file" in c.value for c in at.caption)  # the given contexts, never searched
+
+
+def test_an_uploaded_bad_file_shows_one_message_and_stores_nothing(store):
+    at = render("pages/question_sets.py")
+    at.file_uploader(key="qs_upload").upload("bad rows.csv", b"question\nfine?\nring \x07 ring\n", "text/csv").run()
+    assert [e.value for e in at.error] == [md("bad rows.csv, row 3: the question holds control characters")]
+    assert [s["name"] for s in store.question_sets()] == ["default"]
+
+
+def test_an_uploaded_file_with_answers_imports_as_a_run(settings, store, embedder, docs, monkeypatch):
+    import core.runs
+
+    ingest([str(docs)], "docs", store, embedder, settings)
+    started = []
+    monkeypatch.setattr(core.runs, "start_detached", lambda s, run_id: started.append(run_id) or 0)
+    at = render("pages/question_sets.py")
+    at.file_uploader(key="qs_upload").upload("my answers.csv", ANSWERS_CSV, "text/csv").run()
+    assert md("my answers.csv") + ": 2 questions, 2 with answers already" in [s.value for s in at.success]
+    assert len(at.dataframe[0].value) == 2  # the preview
+    at.selectbox(key="qs_import_kb").select("docs")
+    at.button(key="qs_import_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    run = store.runs()[0]
+    assert started == [run.id] and run.imported and run.kb == "docs"
+    assert (run.question_set, run.question_set_version) == ("my-answers", 1)
+    assert {(a.question_id, a.mode, a.text) for a in store.answers(run.id) if a.text} == {
+        ("c1", "llm_only", "A year I think."), ("c1", "rag", "365 days."), ("c2", "rag", "Call sqlite3.connect.")}
