@@ -43,7 +43,7 @@ _MAGIC = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF
           (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (or XLSX workbook)"),
           (b"PK\x05\x06", "an empty ZIP archive"), (b"\x1f\x8b", "a gzip archive"),
           (b"\xd0\xcf\x11\xe0", "an old Office file (.xls/.doc)"), (b"\x7fELF", "a program"),
-          (b"MZ", "a Windows program"), (b"SQLite format 3", "an SQLite database"))
+          (b"SQLite format 3", "an SQLite database"))
 
 
 @dataclass
@@ -84,10 +84,10 @@ def parse_bytes(data: bytes, name: str) -> ParsedFile:
     if kind:
         raise QuestionFileError(f"{name}: {kind}, not a {suffix[1:].upper()} question file")
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise QuestionFileError(f"{name}: a binary file, not a question file")
+        raise QuestionFileError(f"{name}: a binary file, not a question file (UTF-16 text needs its byte-order mark)")
     text = _decode(data, name)
-    readers = {".md": _markdown_rows, ".markdown": _markdown_rows, ".csv": _csv_rows, ".tsv": _csv_rows, ".json": _json_rows,
-               ".jsonl": _jsonl_rows}
+    readers = {".md": _markdown_rows, ".markdown": _markdown_rows, ".csv": _csv_rows, ".tsv": _csv_rows,
+               ".json": _json_rows, ".jsonl": _jsonl_rows}
     return _validate(readers[suffix](text, name), name)
 
 
