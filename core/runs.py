@@ -270,14 +270,19 @@ def summary(store: Store, run_id: str) -> dict:
         for mode in run.modes:
             a = answers.get((q.id, mode))
             item[mode] = None if a is None else {
-                "answer": a.text, "error": a.error, "model": a.model, "latency_s": a.latency_s,
-                "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
+                "answer": a.text, "error": a.error, "model": a.model, **_cost(a),
                 "passages": [asdict(p) for p in a.passages],
                 "scores": {m: _score_json(scores.get((q.id, mode, m))) for m in run.metrics},
             }
         items.append(item)
     return {"run_id": run.id, "run": _run_json(run), "modes": modes, "items": items,
             "progress": {"done": done, "total": len(questions) * len(run.modes)}}
+
+
+def _cost(a: Answer) -> dict:
+    """Latency and tokens; None for an imported answer, which was never generated here."""
+    measured = a.model != "imported"
+    return {k: getattr(a, k) if measured else None for k in ("latency_s", "prompt_tokens", "completion_tokens")}
 
 
 def _score_json(s: Score | None) -> dict:

@@ -72,6 +72,7 @@ def test_contexts_are_the_evidence_and_a_missing_answer_stays_missing(settings, 
     c1, c2 = s["items"]
     assert [p["text"] for p in c1["rag"]["passages"]] == ["The cookie lasts 365 days.", "Set REMEMBER_COOKIE_DURATION."]
     assert {p["score"] for p in c1["rag"]["passages"]} == {None}  # given, never searched
+    assert (c1["rag"]["latency_s"], c1["rag"]["prompt_tokens"], c1["rag"]["completion_tokens"]) == (None,) * 3
     assert c1["llm_only"]["scores"]["faithfulness"]["details"]["evidence"] == ["mine.csv#c1:1", "mine.csv#c1:2"]
     assert any("The cookie lasts 365 days." in p for p in nli_prompts)
     evidence_c2 = c2["rag"]["scores"]["faithfulness"]["details"]["evidence"]
