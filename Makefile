@@ -41,6 +41,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/question_files.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

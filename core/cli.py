@@ -89,6 +89,9 @@ def cmd_questions(args) -> int:
         qs = store.save_question_set(args.name, parsed.questions, origin=os.path.basename(args.file))
         for note in parsed.dropped:
             print(f"{os.path.basename(args.file)}: {note}", file=sys.stderr)
+        if parsed.answers:
+            print(f"{len(parsed.answers)} questions come with answers: `python -m core runs import FILE --kb KB` "
+                  "scores them without generating new ones", file=sys.stderr)
         if args.json:
             print(json.dumps({"name": qs.name, "version": qs.version, "count": len(qs.questions),
                               "dropped": len(parsed.dropped)}))
@@ -101,6 +104,65 @@ def cmd_questions(args) -> int:
         else:
             for s in sets:
                 print(f"{s['name']}\tv{s['version']}\t{s['count']} questions\t{s['created_at']}")
+    return 0
+
+
+def cmd_questions_export(args) -> int:
+    from core.export import format_of, questions_bytes
+
+    _, store = _context()
+    fmt = format_of(args.out)
+    qs = store.question_set(args.name, args.version)
+    with open(args.out, "wb") as f:
+        f.write(questions_bytes(qs.questions, fmt))
+    print(f"exported question set '{qs.name}' version {qs.version} ({len(qs.questions)} questions) to {args.out}")
+    return 0
+
+
+def cmd_questions_delete(args) -> int:
+    _, store = _context()
+    n = store.delete_question_set(args.name)
+    print(f"deleted question set '{args.name}' ({n} versions)")
+    return 0
+
+
+def cmd_questions_versions(args) -> int:
+    _, store = _context()
+    versions = store.question_set_versions(args.name)
+    if args.json:
+        print(json.dumps(versions))
+    else:
+        for v in versions:
+            print(f"v{v['version']}\t{v['count']} questions\t{v['created_at']}\t{v['origin']}")
+    return 0
+
+
+def cmd_runs_import(args) -> int:
+    from core.imports import import_run
+    from core.questions import parse_file
+
+    settings, store = _context()
+    parsed = parse_file(args.file)
+    origin = os.path.basename(args.file)
+    for note in parsed.dropped:
+        print(f"{origin}: {note}", file=sys.stderr)
+    run = import_run(store, settings, parsed, origin, args.kb, set_name=args.name, metrics=args.metrics,
+                     top_k=args.top_k, search_mode=args.search_mode)
+    print(f"imported run {run.id}: {len(parsed.answers)} questions with answers ({', '.join(run.modes)}), "
+          f"question set '{run.question_set}' version {run.question_set_version}", file=sys.stderr)
+    if not args.score:
+        print(f"score it later with `python -m core resume {run.id}`", file=sys.stderr)
+        print(run.id)
+        return 0
+    return _execute(settings, store, run.id)
+
+
+def cmd_runs_delete(args) -> int:
+    from core.runs import delete
+
+    _, store = _context()
+    delete(store, args.run_id)
+    print(f"deleted run {args.run_id} with its answers and scores")
     return 0
 
 
@@ -252,6 +314,18 @@ def parser() -> argparse.ArgumentParser:
     ls = qs.add_parser("list", help="list question sets")
     ls.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_questions)
+    e = qs.add_parser("export", help="write a question set to a .csv, .json, .jsonl or .xlsx file")
+    e.add_argument("name")
+    e.add_argument("--version", type=int, help="a saved version (default: the latest)")
+    e.add_argument("--out", required=True, help="the file to write; its extension chooses the format")
+    e.set_defaults(fn=cmd_questions_export)
+    d = qs.add_parser("delete", help="delete every version of a question set (refused while runs use it)")
+    d.add_argument("name")
+    d.set_defaults(fn=cmd_questions_delete)
+    v = qs.add_parser("versions", help="a question set's saved versions")
+    v.add_argument("name")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(fn=cmd_questions_versions)
 
     s = sub.add_parser("run", help="answer a question set in each mode and score every answer")
     s.add_argument("--kb", required=True)
@@ -295,6 +369,21 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("runs", help="list runs")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_runs)
+    rs = s.add_subparsers(dest="runs_action")  # `runs` alone lists
+    i = rs.add_parser("import", help="import a file that holds answers as a run, and score it")
+    i.add_argument("file", help="evaluation-markdown, or CSV/TSV/JSON/JSONL/XLSX with llm_only_answer / rag_answer")
+    i.add_argument("--kb", required=True, help="knowledge base for evidence where the file has no rag_contexts")
+    i.add_argument("--name", help="question set name (default: from the file name)")
+    i.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), default=METRICS,
+                   help="faithfulness,answer_relevancy")
+    i.add_argument("--top-k", type=int)
+    i.add_argument("--search-mode", choices=("vector", "fts", "hybrid"))
+    i.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
+                   help="score the answers now (default), or only store them")
+    i.set_defaults(fn=cmd_runs_import)
+    d = rs.add_parser("delete", help="delete a run with its answers and scores")
+    d.add_argument("run_id")
+    d.set_defaults(fn=cmd_runs_delete)
 
     s = sub.add_parser("kb", help="list knowledge bases and their sources")
     s.add_argument("--json", action="store_true")

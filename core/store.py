@@ -227,6 +227,26 @@ class Store:
                 latest[r["name"]] = r
         return sorted(latest.values(), key=lambda r: r["name"])
 
+    def question_set_versions(self, name: str) -> list[dict]:
+        """Every saved version of a set, newest first: version, count, created_at, origin."""
+        rows = self._rows("question_sets", QUESTION_SETS, f"name = {quote(name)}")
+        if not rows:
+            raise NotFoundError(f"question set '{name}' does not exist")
+        return sorted(rows, key=lambda r: r["version"], reverse=True)
+
+    def delete_question_set(self, name: str) -> int:
+        """Delete every version of a set; refused while runs use it. Returns the versions deleted."""
+        n = len(self.question_set_versions(name))
+        using = [r.id for r in self.runs() if r.question_set == name]
+        if using:
+            shown = ", ".join(using[:5]) + (f" and {len(using) - 5} more" if len(using) > 5 else "")
+            raise RagEvalError(f"question set '{name}' is used by {len(using)} run(s) ({shown}); "
+                               "delete those runs first")
+        # the set rows first: questions without a set row are never read
+        self._table("question_sets", QUESTION_SETS).delete(f"name = {quote(name)}")
+        self._table("questions", QUESTIONS).delete(f"set_name = {quote(name)}")
+        return n
+
     def question_set(self, name: str, version: int | None = None) -> QuestionSet:
         sets = self._rows("question_sets", QUESTION_SETS, f"name = {quote(name)}")
         if version is not None:
@@ -265,6 +285,23 @@ class Store:
         row["passages"] = json.dumps([asdict(p) for p in a.passages])
         row["text"], row["created_at"] = a.text, now()
         self._table("answers", ANSWERS).add([row])
+
+    def add_answers(self, answers: list[Answer]) -> None:
+        """Many answers in one write (an imported run's): all of them land, or none."""
+        rows = []
+        for a in answers:
+            row = asdict(a)
+            row["passages"], row["created_at"] = json.dumps([asdict(p) for p in a.passages]), now()
+            rows.append(row)
+        if rows:
+            self._table("answers", ANSWERS).add(rows)
+
+    def delete_run(self, run_id: str) -> None:
+        """A run with its answers and scores; the run row goes first so no half run is ever listed."""
+        self.run(run_id)
+        self._retry(lambda: self._table("runs", RUNS).delete(f"id = {quote(run_id)}"))
+        self._table("answers", ANSWERS).delete(f"run_id = {quote(run_id)}")
+        self._table("scores", SCORES).delete(f"run_id = {quote(run_id)}")
 
     def answers(self, run_id: str) -> list[Answer]:
         out = []

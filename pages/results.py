@@ -135,8 +135,11 @@ for col, mode in zip(answer_cols, s["modes"]):
             if a["error"]:
                 st.error(a["error"])
             st.text(a["answer"])
-        st.caption(f"{a['latency_s']:.1f} s · {a['prompt_tokens']} prompt + {a['completion_tokens']} completion "
-                   f"tokens · {ui.md(a['model'])}")
+        if a["model"] == "imported":  # no latency or tokens were measured for it
+            st.caption("Imported answer: not generated here, so no latency or token counts.")
+        else:
+            st.caption(f"{a['latency_s']:.1f} s · {a['prompt_tokens']} prompt + {a['completion_tokens']} "
+                       f"completion tokens · {ui.md(a['model'])}")
         for metric_name, sc in a["scores"].items():
             label = METRIC_LABELS[metric_name]
             if sc["value"] is None:
@@ -159,6 +162,7 @@ passages = (rag or {}).get("passages") or []
 with st.expander(f"Retrieved passages ({len(passages)}) — the evidence both answers were judged against",
                  expanded=False):
     for n, p in enumerate(passages, 1):
-        st.caption(f"#{n} · score {p['score']:.3f} · {ui.md(p['document'])}" +
+        score = "from the imported file" if p["score"] is None else f"score {p['score']:.3f}"
+        st.caption(f"#{n} · {score} · {ui.md(p['document'])}" +
                    (f" › {ui.md(p['section'])}" if p["section"] else ""))
         st.text(p["text"])
