@@ -41,6 +41,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/question_files.py
 
 # builds the demo knowledge base first (the first time downloads eleven sdists from PyPI)
 bench-retrieval: setup

@@ -1,49 +1,18 @@
-"""Plotly figure builders: a tidy scores DataFrame in, a Figure out. Pure and testable.
-
-The tidy frame (`score_frame`) has one row per (question, mode, metric) with columns
-question_id, question, category, mode, metric, value (NaN when unscored), reason.
-"""
+"""Plotly figure builders: a tidy scores frame (`core.stats.score_frame`) or comparisons
+in, a Figure out. Pure and testable."""
 from __future__ import annotations
 
 import math
 
 import pandas as pd
 import plotly.graph_objects as go
-from scipy import stats
 
 from core.models import METRIC_LABELS, MODE_LABELS
+from core.stats import Comparison, mean_table, paired
 
 COLORS = {"llm_only": "#94a3b8", "rag": "#2563eb"}
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=80, b=10),
                legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
-
-
-def score_frame(summary: dict) -> pd.DataFrame:
-    """The tidy frame of a run summary (see `core.runs.summary`)."""
-    rows = []
-    for item in summary["items"]:
-        for mode in summary["modes"]:
-            a = item.get(mode)
-            for metric in summary["modes"][mode]:
-                s = (a or {}).get("scores", {}).get(metric) or {"value": None, "reason": "not answered yet"}
-                rows.append({"question_id": item["question_id"], "question": item["question"],
-                             "category": item.get("category") or "", "mode": mode, "metric": metric,
-                             "value": math.nan if s["value"] is None else s["value"],
-                             "reason": s.get("reason") or ""})
-    return pd.DataFrame(rows, columns=["question_id", "question", "category", "mode", "metric", "value", "reason"])
-
-
-def mean_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean per mode and metric over scored items, with a 95% t-interval of the mean."""
-    out = []
-    for (mode, metric), g in df.groupby(["mode", "metric"], sort=False):
-        v = g["value"].dropna()
-        n = len(v)
-        mean = v.mean() if n else math.nan
-        half = stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
-        out.append({"mode": mode, "metric": metric, "mean": mean, "ci_low": mean - half, "ci_high": mean + half,
-                    "n_scored": n, "n_unscored": int(g["value"].isna().sum())})
-    return pd.DataFrame(out, columns=["mode", "metric", "mean", "ci_low", "ci_high", "n_scored", "n_unscored"])
 
 
 def mean_bars(df: pd.DataFrame) -> go.Figure:
@@ -62,26 +31,6 @@ def mean_bars(df: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="group", title="Mean score per metric (95% CI)", yaxis=dict(range=[0, 1.05]),
                       **_LAYOUT)
     return fig
-
-
-def paired(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One row per question: question_id, question, llm_only, rag, delta (rag − llm_only);
-    NaN where a side is unscored. Sorted by delta, unpaired questions first."""
-    g = df[df.metric == metric]
-    questions = g.drop_duplicates("question_id").set_index("question_id")["question"]
-    wide = g.pivot(index="question_id", columns="mode", values="value").reindex(
-        index=questions.index, columns=["llm_only", "rag"])
-    wide.insert(0, "question", questions)
-    wide = wide.reset_index()
-    wide.columns.name = None
-    wide["delta"] = wide["rag"] - wide["llm_only"]
-    return wide.sort_values("delta", na_position="first", kind="stable").reset_index(drop=True)
-
-
-def hurt(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The questions where RAG scored lower than LLM only, worst first."""
-    p = paired(df, metric)
-    return p[p["delta"] < 0].sort_values("delta").reset_index(drop=True)
 
 
 def dumbbell(df: pd.DataFrame, metric: str) -> go.Figure:
@@ -104,6 +53,67 @@ def dumbbell(df: pd.DataFrame, metric: str) -> go.Figure:
                       xaxis=dict(range=[-0.02, 1.02], title=METRIC_LABELS[metric]),
                       height=max(320, 28 * len(labels) + 120), **_LAYOUT)
     return fig
+
+
+def differences(comparisons: dict[str, Comparison], title: str = "LLM + RAG − LLM only") -> go.Figure:
+    """The mean paired difference per metric with its 95% bootstrap interval; 0 = no change."""
+    rows = [c for c in comparisons.values() if c.mean_diff is not None]
+    fig = go.Figure()
+    fig.add_vline(x=0, line=dict(color="#64748b", dash="dot"))
+    fig.add_scatter(
+        x=[c.mean_diff for c in rows], y=[METRIC_LABELS.get(c.metric, c.metric) for c in rows], mode="markers",
+        marker=dict(color=COLORS["rag"], size=13), showlegend=False,
+        error_x=dict(type="data", symmetric=False, array=[_gap(c.ci_high, c.mean_diff) for c in rows],
+                     arrayminus=[_gap(c.mean_diff, c.ci_low) for c in rows]),
+        customdata=[[_ci(c), c.p_holm if c.p_holm is not None else math.nan, c.wins, c.ties, c.losses, c.n_pairs]
+                    for c in rows],
+        hovertemplate="%{y}: %{x:+.3f} %{customdata[0]}<br>p (Holm) %{customdata[1]:.3f}<br>"
+                      "%{customdata[2]} better · %{customdata[3]} tied · %{customdata[4]} worse "
+                      "of %{customdata[5]} pairs<extra></extra>")
+    fig.update_layout(title=f"Mean difference, {title} (95% CI)", xaxis=dict(range=[-1, 1], zeroline=False),
+                      height=140 + 60 * max(1, len(rows)), **_LAYOUT)
+    return fig
+
+
+def deltas(df: pd.DataFrame, metric: str) -> go.Figure:
+    """Per question, RAG − LLM only on one metric, sorted: where retrieval helped and hurt."""
+    p = paired(df, metric).dropna(subset=["delta"]).sort_values("delta", kind="stable")
+    fig = go.Figure()
+    fig.add_bar(x=[f"{q}" for q in p["question_id"]], y=p["delta"],
+                marker_color=[COLORS["rag"] if d >= 0 else "#dc2626" for d in p["delta"]],
+                text=[_short(q) for q in p["question"]],
+                hovertemplate="%{x} · %{text}<br>change %{y:+.3f}<extra></extra>")
+    fig.update_layout(title=f"{METRIC_LABELS[metric]}: change with RAG per question (sorted)",
+                      yaxis=dict(range=[-1.05, 1.05], title="LLM + RAG − LLM only"),
+                      xaxis=dict(title="question", type="category"), **_LAYOUT)
+    return fig
+
+
+def category_differences(table: pd.DataFrame) -> go.Figure:
+    """The per-category comparison (`core.stats.by_category`): one point per category and metric."""
+    t = table.dropna(subset=["mean_diff"])
+    fig = go.Figure()
+    fig.add_vline(x=0, line=dict(color="#64748b", dash="dot"))
+    for i, (metric, g) in enumerate(t.groupby("metric", sort=False)):
+        fig.add_scatter(
+            x=g["mean_diff"], y=g["category"], mode="markers", name=METRIC_LABELS.get(metric, metric),
+            marker=dict(size=12, symbol=["circle", "diamond"][i % 2]),
+            error_x=dict(type="data", symmetric=False, array=(g["ci_high"] - g["mean_diff"]).fillna(0),
+                         arrayminus=(g["mean_diff"] - g["ci_low"]).fillna(0)),
+            customdata=g[["n_pairs"]].to_numpy(),
+            hovertemplate="%{y}: %{x:+.3f} over %{customdata[0]} pairs<extra>%{fullData.name}</extra>")
+    fig.update_layout(title="Mean difference per category (LLM + RAG − LLM only, 95% CI)",
+                      xaxis=dict(range=[-1, 1], zeroline=False),
+                      height=160 + 40 * max(1, t["category"].nunique()), **_LAYOUT)
+    return fig
+
+
+def _gap(high, low) -> float:
+    return 0.0 if high is None or low is None else high - low
+
+
+def _ci(c: Comparison) -> str:
+    return "" if c.ci_low is None else f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
 
 
 def distributions(df: pd.DataFrame) -> go.Figure:

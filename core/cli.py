@@ -103,6 +103,9 @@ def cmd_questions(args) -> int:
         qs = store.save_question_set(args.name, parsed.questions, origin=os.path.basename(args.file))
         for note in parsed.dropped:
             print(f"{os.path.basename(args.file)}: {note}", file=sys.stderr)
+        if parsed.answers:
+            print(f"{len(parsed.answers)} questions come with answers: `python -m core runs import FILE --kb KB` "
+                  "scores them without generating new ones", file=sys.stderr)
         if args.json:
             print(json.dumps({"name": qs.name, "version": qs.version, "count": len(qs.questions),
                               "dropped": len(parsed.dropped)}))
@@ -115,6 +118,65 @@ def cmd_questions(args) -> int:
         else:
             for s in sets:
                 print(f"{s['name']}\tv{s['version']}\t{s['count']} questions\t{s['created_at']}")
+    return 0
+
+
+def cmd_questions_export(args) -> int:
+    from core.export import format_of, questions_bytes
+
+    _, store = _context()
+    fmt = format_of(args.out)
+    qs = store.question_set(args.name, args.version)
+    with open(args.out, "wb") as f:
+        f.write(questions_bytes(qs.questions, fmt))
+    print(f"exported question set '{qs.name}' version {qs.version} ({len(qs.questions)} questions) to {args.out}")
+    return 0
+
+
+def cmd_questions_delete(args) -> int:
+    _, store = _context()
+    n = store.delete_question_set(args.name)
+    print(f"deleted question set '{args.name}' ({n} versions)")
+    return 0
+
+
+def cmd_questions_versions(args) -> int:
+    _, store = _context()
+    versions = store.question_set_versions(args.name)
+    if args.json:
+        print(json.dumps(versions))
+    else:
+        for v in versions:
+            print(f"v{v['version']}\t{v['count']} questions\t{v['created_at']}\t{v['origin']}")
+    return 0
+
+
+def cmd_runs_import(args) -> int:
+    from core.imports import import_run
+    from core.questions import parse_file
+
+    settings, store = _context()
+    parsed = parse_file(args.file)
+    origin = os.path.basename(args.file)
+    for note in parsed.dropped:
+        print(f"{origin}: {note}", file=sys.stderr)
+    run = import_run(store, settings, parsed, origin, args.kb, set_name=args.name, metrics=args.metrics,
+                     top_k=args.top_k, search_mode=args.search_mode)
+    print(f"imported run {run.id}: {len(parsed.answers)} questions with answers ({', '.join(run.modes)}), "
+          f"question set '{run.question_set}' version {run.question_set_version}", file=sys.stderr)
+    if not args.score:
+        print(f"score it later with `python -m core resume {run.id}`", file=sys.stderr)
+        print(run.id)
+        return 0
+    return _execute(settings, store, run.id)
+
+
+def cmd_runs_delete(args) -> int:
+    from core.runs import delete
+
+    _, store = _context()
+    delete(store, args.run_id)
+    print(f"deleted run {args.run_id} with its answers and scores")
     return 0
 
 
@@ -166,11 +228,16 @@ def cmd_cancel(args) -> int:
 
 def cmd_show(args) -> int:
     from core.models import METRIC_LABELS, MODE_LABELS
-    from core.runs import summary
+    from core.report import results
 
     _, store = _context()
-    s = summary(store, args.run_id)
+    res = results(store, args.run_id)
+    s = res.summary
     if args.json:
+        # RAG minus LLM only, per metric, over the questions scored in both modes
+        s["comparison"] = {m: f["comparison"] for m, f in res.findings.items()}
+        s["findings"] = {m: {k: f[k] for k in ("sentence", "judge_noise", "noise_sentence")}
+                         for m, f in res.findings.items()}
         print(json.dumps(s))
         return 0
     r = s["run"]
@@ -181,6 +248,40 @@ def cmd_show(args) -> int:
             mean = "—" if m["mean"] is None else f"{m['mean']:.3f}"
             print(f"  {MODE_LABELS[mode]:<10} {METRIC_LABELS[metric]:<17} mean {mean}  "
                   f"scored {m['n_scored']}  unscored {m['n_unscored']}  missing {m['n_missing']}")
+    for f in res.findings.values():
+        print(f["sentence"])
+        if f["noise_sentence"]:
+            print(f"  {f['noise_sentence']}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from core.report import FORMATS, export_bytes, html_report, results
+
+    fmt = os.path.splitext(args.out)[1].lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise RagEvalError(f"--out {args.out}: name a .html, .csv, .parquet or .json file")
+    _, store = _context()
+    res = results(store, args.run_id)
+    data = html_report(res).encode("utf-8") if fmt == "html" else export_bytes(res, fmt)
+    with open(args.out, "wb") as f:
+        f.write(data)
+    print(f"wrote {args.out} ({len(data) / 1e6:.1f} MB)", file=sys.stderr)
+    return 0
+
+
+def cmd_rejudge(args) -> int:
+    from core.variance import rejudge
+
+    settings, store = _context()
+    bar = _progress_bar(f"rejudge {args.run_id}")
+    try:
+        n = rejudge(store, settings, _embedder(settings), args.run_id, repeats=args.repeats,
+                    temperature=args.temperature, metrics=args.metrics, progress=bar)
+    finally:
+        bar.close()
+    print(f"run {args.run_id}: {n} repeat judgings made; `python -m core show {args.run_id}` shows the judge's noise",
+          file=sys.stderr)
     return 0
 
 
@@ -230,6 +331,18 @@ def parser() -> argparse.ArgumentParser:
     ls = qs.add_parser("list", help="list question sets")
     ls.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_questions)
+    e = qs.add_parser("export", help="write a question set to a .csv, .json, .jsonl or .xlsx file")
+    e.add_argument("name")
+    e.add_argument("--version", type=int, help="a saved version (default: the latest)")
+    e.add_argument("--out", required=True, help="the file to write; its extension chooses the format")
+    e.set_defaults(fn=cmd_questions_export)
+    d = qs.add_parser("delete", help="delete every version of a question set (refused while runs use it)")
+    d.add_argument("name")
+    d.set_defaults(fn=cmd_questions_delete)
+    v = qs.add_parser("versions", help="a question set's saved versions")
+    v.add_argument("name")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(fn=cmd_questions_versions)
 
     s = sub.add_parser("run", help="answer a question set in each mode and score every answer")
     s.add_argument("--kb", required=True)
@@ -258,9 +371,36 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_show)
 
+    s = sub.add_parser("report", help="write a run's report (.html) or its per-item results (.csv, .parquet, .json)")
+    s.add_argument("run_id")
+    s.add_argument("--out", required=True, help="FILE.html, FILE.csv, FILE.parquet or FILE.json")
+    s.set_defaults(fn=cmd_report)
+
+    s = sub.add_parser("rejudge", help="judge a run's answers again k times to measure the judge's own noise")
+    s.add_argument("run_id")
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--temperature", type=float, default=0.7, help="above 0, so each repeat is a fresh sample")
+    s.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), help="only these metrics (default: the run's)")
+    s.set_defaults(fn=cmd_rejudge)
+
     s = sub.add_parser("runs", help="list runs")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_runs)
+    rs = s.add_subparsers(dest="runs_action")  # `runs` alone lists
+    i = rs.add_parser("import", help="import a file that holds answers as a run, and score it")
+    i.add_argument("file", help="evaluation-markdown, or CSV/TSV/JSON/JSONL/XLSX with llm_only_answer / rag_answer")
+    i.add_argument("--kb", required=True, help="knowledge base for evidence where the file has no rag_contexts")
+    i.add_argument("--name", help="question set name (default: from the file name)")
+    i.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), default=METRICS,
+                   help="faithfulness,answer_relevancy")
+    i.add_argument("--top-k", type=int)
+    i.add_argument("--search-mode", choices=("vector", "fts", "hybrid"))
+    i.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
+                   help="score the answers now (default), or only store them")
+    i.set_defaults(fn=cmd_runs_import)
+    d = rs.add_parser("delete", help="delete a run with its answers and scores")
+    d.add_argument("run_id")
+    d.set_defaults(fn=cmd_runs_delete)
 
     s = sub.add_parser("kb", help="list knowledge bases and their sources")
     s.add_argument("--json", action="store_true")

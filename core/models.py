@@ -65,7 +65,7 @@ class Passage:
     source: str
     document: str
     section: str
-    score: float
+    score: float | None  # None for a passage given with an imported answer: it was never searched
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from core.embeddings import Embedder
 from core.errors import RagEvalError
 from core.evaluate import JudgeCache, Scorer
 from core.llm import LLM, get_llm, label
-from core.models import METRICS, MODES, Answer, Passage, Question, Run, Score
+from core.models import METRICS, MODE_LABELS, MODES, Answer, Passage, Question, Run, Score
 from core.store import Store
 
 Progress = Callable[[int, int, str], None]  # (items done, items total, what)
@@ -35,11 +35,9 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, modes=MODES, metrics=METRICS,
-               limit: int | None = None, top_k: int | None = None, search_mode: str | None = None,
-               question_set_version: int | None = None) -> Run:
-    """Validate the choices and store a pending run; nothing is computed yet."""
-    modes, metrics = tuple(modes), tuple(metrics)
+def check_choices(store: Store, settings: Settings, kb: str, modes: tuple, metrics: tuple, limit: int | None,
+                  top_k: int | None, search_mode: str | None) -> tuple[int, str]:
+    """Refuse a run's choices before anything is stored; returns top-k and search mode with defaults."""
     for m in modes:
         if m not in MODES:
             raise RagEvalError(f"mode '{m}' is unknown: use {', '.join(MODES)}")
@@ -51,16 +49,26 @@ def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, 
     if limit is not None and limit < 1:
         raise RagEvalError(f"limit {limit}: use 1 or more questions")
     store.kb_table(kb)  # raises NotFoundError naming the known ones
-    qs = store.question_set(question_set, question_set_version)
     top_k = top_k or settings.top_k
     search_mode = search_mode or settings.search_mode
     if search_mode not in retrieval.SEARCH_MODES or not 1 <= top_k <= 50:
         raise RagEvalError(f"top-k {top_k} / search mode '{search_mode}' is not allowed")
+    return top_k, search_mode
+
+
+def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, modes=MODES, metrics=METRICS,
+               limit: int | None = None, top_k: int | None = None, search_mode: str | None = None,
+               question_set_version: int | None = None, imported: bool = False) -> Run:
+    """Validate the choices and store a pending run; nothing is computed yet."""
+    modes, metrics = tuple(modes), tuple(metrics)
+    top_k, search_mode = check_choices(store, settings, kb, modes, metrics, limit, top_k, search_mode)
+    qs = store.question_set(question_set, question_set_version)
     run = Run(
         id=new_run_id(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), kb=kb,
         question_set=qs.name, question_set_version=qs.version, modes=modes, metrics=metrics,
-        answer_model=label(settings.answer_model), judge_model=label(settings.judge_model),
-        top_k=top_k, search_mode=search_mode, limit=limit,
+        answer_model="imported" if imported else label(settings.answer_model),
+        judge_model=label(settings.judge_model), top_k=top_k, search_mode=search_mode, limit=limit,
+        imported=imported,
         config={"answer_model": asdict(settings.answer_model), "judge_model": asdict(settings.judge_model),
                 "relevancy_strictness": settings.relevancy_strictness,
                 "embedding_model": settings.embedding_model},
@@ -138,7 +146,7 @@ class Executor:
         self.progress(done, total, "starting")
         if done == total:
             return False
-        if self.answer_llm is None:
+        if self.answer_llm is None and not run.imported:  # an imported run's answers are never generated
             self.answer_llm = get_llm(self.answer_cfg, self.settings.threads)
         if self.judge_llm is None:
             self.judge_llm = get_llm(self.judge_cfg, self.settings.threads)
@@ -159,7 +167,10 @@ class Executor:
                 evidence = await self._evidence(q, answers.get((q.id, "rag")))
                 for mode in todo:
                     a = answers.get((q.id, mode))
-                    if a is None:
+                    if a is None and run.imported:
+                        a = missing_answer(run.id, q, mode)
+                        self.store.add_answer(a)
+                    elif a is None:
                         a = await asyncio.to_thread(answering.answer, self.answer_llm, self.answer_cfg, run.id,
                                                     q.id, q.question, mode, evidence)
                         self.store.add_answer(a)
@@ -179,6 +190,20 @@ class Executor:
             return rag_answer.passages  # the evidence the RAG answer actually saw
         return tuple(await asyncio.to_thread(retrieval.search, self.store, self.run.kb, q.question, self.embedder,
                                              self.run.top_k, self.run.search_mode))
+
+
+def missing_answer(run_id: str, q: Question, mode: str) -> Answer:
+    """The place of an answer an imported file did not hold: unscored with its reason, never generated."""
+    return Answer(run_id, q.id, mode, q.question, "", model="imported",
+                  error=f"the imported file holds no {MODE_LABELS[mode]} answer to this question")
+
+
+def delete(store: Store, run_id: str) -> None:
+    """Delete a run with its answers and scores; refused while a live process executes it."""
+    run = store.run(run_id)
+    if run.status == "running" and worker_alive(run) is not False:
+        raise RagEvalError(f"run {run_id} is being executed by process {run.worker}; cancel it first")
+    store.delete_run(run_id)
 
 
 def this_worker() -> str:
@@ -201,14 +226,16 @@ def worker_alive(run: Run) -> bool | None:
     return True
 
 
-def start_detached(settings: Settings, run_id: str) -> int:
-    """Execute a run in its own process (`python -m core resume RUN_ID`), detached from the
-    caller: closing the page or the terminal that started it does not stop it."""
+def start_detached(settings: Settings, run_id: str, *command: str) -> int:
+    """Execute a run in its own process (`python -m core resume RUN_ID`, or another command
+    on the run), detached from the caller: closing the page or the terminal that started it
+    does not stop it."""
+    command = command or ("resume", run_id)
     logs = settings.home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, RAGEVAL_HOME=str(settings.home))
-    with open(logs / f"run-{run_id}.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "core", "resume", run_id], cwd=str(PROJECT_ROOT), env=env,
+    with open(logs / f"{command[0]}-{run_id}.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "core", *command], cwd=str(PROJECT_ROOT), env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     return proc.pid
 
@@ -245,14 +272,19 @@ def summary(store: Store, run_id: str) -> dict:
         for mode in run.modes:
             a = answers.get((q.id, mode))
             item[mode] = None if a is None else {
-                "answer": a.text, "error": a.error, "model": a.model, "latency_s": a.latency_s,
-                "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
+                "answer": a.text, "error": a.error, "model": a.model, **_cost(a),
                 "passages": [asdict(p) for p in a.passages],
                 "scores": {m: _score_json(scores.get((q.id, mode, m))) for m in run.metrics},
             }
         items.append(item)
     return {"run_id": run.id, "run": _run_json(run), "modes": modes, "items": items,
             "progress": {"done": done, "total": len(questions) * len(run.modes)}}
+
+
+def _cost(a: Answer) -> dict:
+    """Latency and tokens; None for an imported answer, which was never generated here."""
+    measured = a.model != "imported"
+    return {k: getattr(a, k) if measured else None for k in ("latency_s", "prompt_tokens", "completion_tokens")}
 
 
 def _score_json(s: Score | None) -> dict:

@@ -7,6 +7,7 @@ Tables
     runs            one row per run, with its status and cancel flag
     answers         one row per (run, question, mode), written as each completes
     scores          one row per (run, question, mode, metric), written as each completes
+    judge_repeats   extra judgings of a run's answers, to measure the judge's own noise
 """
 from __future__ import annotations
 
@@ -56,6 +57,11 @@ SCORES = pa.schema([
     ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("metric", pa.string()),
     ("value", pa.float64()), ("reason", pa.string()), ("details", pa.string()), ("judge", pa.string()),
     ("latency_s", pa.float64()), ("created_at", pa.string()),
+])
+REPEATS = pa.schema([
+    ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("metric", pa.string()),
+    ("repeat", pa.int32()), ("temperature", pa.float64()), ("value", pa.float64()), ("reason", pa.string()),
+    ("judge", pa.string()), ("created_at", pa.string()),
 ])
 
 
@@ -221,6 +227,26 @@ class Store:
                 latest[r["name"]] = r
         return sorted(latest.values(), key=lambda r: r["name"])
 
+    def question_set_versions(self, name: str) -> list[dict]:
+        """Every saved version of a set, newest first: version, count, created_at, origin."""
+        rows = self._rows("question_sets", QUESTION_SETS, f"name = {quote(name)}")
+        if not rows:
+            raise NotFoundError(f"question set '{name}' does not exist")
+        return sorted(rows, key=lambda r: r["version"], reverse=True)
+
+    def delete_question_set(self, name: str) -> int:
+        """Delete every version of a set; refused while runs use it. Returns the versions deleted."""
+        n = len(self.question_set_versions(name))
+        using = [r.id for r in self.runs() if r.question_set == name]
+        if using:
+            shown = ", ".join(using[:5]) + (f" and {len(using) - 5} more" if len(using) > 5 else "")
+            raise RagEvalError(f"question set '{name}' is used by {len(using)} run(s) ({shown}); "
+                               "delete those runs first")
+        # the set rows first: questions without a set row are never read
+        self._table("question_sets", QUESTION_SETS).delete(f"name = {quote(name)}")
+        self._table("questions", QUESTIONS).delete(f"set_name = {quote(name)}")
+        return n
+
     def question_set(self, name: str, version: int | None = None) -> QuestionSet:
         sets = self._rows("question_sets", QUESTION_SETS, f"name = {quote(name)}")
         if version is not None:
@@ -260,6 +286,23 @@ class Store:
         row["text"], row["created_at"] = a.text, now()
         self._table("answers", ANSWERS).add([row])
 
+    def add_answers(self, answers: list[Answer]) -> None:
+        """Many answers in one write (an imported run's): all of them land, or none."""
+        rows = []
+        for a in answers:
+            row = asdict(a)
+            row["passages"], row["created_at"] = json.dumps([asdict(p) for p in a.passages]), now()
+            rows.append(row)
+        if rows:
+            self._table("answers", ANSWERS).add(rows)
+
+    def delete_run(self, run_id: str) -> None:
+        """A run with its answers and scores; the run row goes first so no half run is ever listed."""
+        self.run(run_id)
+        self._retry(lambda: self._table("runs", RUNS).delete(f"id = {quote(run_id)}"))
+        self._table("answers", ANSWERS).delete(f"run_id = {quote(run_id)}")
+        self._table("scores", SCORES).delete(f"run_id = {quote(run_id)}")
+
     def answers(self, run_id: str) -> list[Answer]:
         out = []
         for r in self._rows("answers", ANSWERS, f"run_id = {quote(run_id)}"):
@@ -283,6 +326,16 @@ class Store:
 
     def delete_scores(self, run_id: str) -> None:
         self._table("scores", SCORES).delete(f"run_id = {quote(run_id)}")
+
+    def add_repeat(self, s: Score, repeat: int, temperature: float) -> None:
+        self._table("judge_repeats", REPEATS).add([{
+            "run_id": s.run_id, "question_id": s.question_id, "mode": s.mode, "metric": s.metric,
+            "repeat": repeat, "temperature": temperature, "value": s.value, "reason": s.reason,
+            "judge": s.judge, "created_at": now()}])
+
+    def repeats(self, run_id: str) -> list[dict]:
+        """The extra judgings of a run's answers: question_id, mode, metric, repeat, value, reason, ..."""
+        return self._rows("judge_repeats", REPEATS, f"run_id = {quote(run_id)}")
 
 
 def _run_row(run: Run) -> dict:

@@ -26,7 +26,7 @@ if latest is None:
     for n, (done, text, page, icon) in enumerate(steps, 1):
         st.page_link(page, label=f"{n}. {text}" + ("  ✓" if done else ""), icon=icon)
 else:
-    s = ui.summary(latest.id)
+    s = ui.results(latest.id).summary
     st.subheader("Latest run")
     st.caption(f"{latest.id} · {latest.question_set} v{latest.question_set_version} on {latest.kb} · answers by "
                f"{ui.md(latest.answer_model)} · judged by {ui.md(latest.judge_model)}")
@@ -38,6 +38,8 @@ else:
             cols[i].metric(f"{MODE_LABELS[mode]} · {METRIC_LABELS[metric]}", value,
                            help=f"{m['n_scored']} scored, {m['n_unscored']} unscored")
             i += 1
+    for f in ui.results(latest.id).findings.values():
+        st.markdown(ui.md(f["sentence"]))
     ui.demo_judge_note(latest.judge_model)
     if st.button("Open results", icon=":material/insights:"):
         st.session_state["results_run"] = latest.id

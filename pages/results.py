@@ -2,28 +2,16 @@
 import pandas as pd
 import streamlit as st
 
-from core import charts
+from core import charts, stats
 from core.models import METRIC_LABELS, MODE_LABELS
-from pages import ui
+from pages import judge_noise, ui
 
 st.title("Results")
-runs = [r for r in ui.runs() if r.status != "pending"]
-if not runs:
-    st.info("No results yet: start a run first.")
-    st.page_link("pages/run.py", label="Go to Run", icon=":material/play_arrow:")
-    st.stop()
-
 # The run, metric and category live in the URL, so a view can be shared as a link.
-ids = [r.id for r in runs]
-opened_from = st.session_state.pop("results_run", None)  # "Open results" on another page
-ui.init_choice("results_run_pick", opened_from or st.query_params.get("run"), ids, force=bool(opened_from))
-run_id = st.selectbox("Run", ids, key="results_run_pick",
-                      format_func=lambda i: next(f"{r.id} · {r.status} · {r.question_set} v{r.question_set_version}"
-                                                 f" on {r.kb} · {r.answer_model}" for r in runs if r.id == i))
-st.query_params["run"] = run_id
-s = ui.summary(run_id)
+run_id = ui.pick_run("results_run_pick", st.session_state.pop("results_run", None))  # "Open results" elsewhere
+res = ui.results(run_id)
+s, df = res.summary, res.frame
 run = s["run"]
-df = charts.score_frame(s)
 
 st.caption(f"Question set **{run['question_set']}** v{run['question_set_version']} · knowledge base "
            f"**{run['kb']}** · top-{run['top_k']} {run['search_mode']} · answers by {ui.md(run['answer_model'])} · "
@@ -33,36 +21,50 @@ st.info("Both modes' faithfulness is judged against the **same** passages, those
         "question, so the comparison is like for like.", icon=":material/balance:")
 
 # -- headline -------------------------------------------------------------------------------
-means = charts.mean_table(df)
+means = stats.mean_table(df)
 cols = st.columns(len(s["modes"]) * len(run["metrics"]))
 i = 0
 for metric in run["metrics"]:
-    base = means[(means["mode"] == "llm_only") & (means["metric"] == metric)]["mean"]
     for mode in s["modes"]:
         row = means[(means["mode"] == mode) & (means["metric"] == metric)].iloc[0]
         delta = None
-        if mode == "rag" and len(base) and pd.notna(base.iloc[0]) and pd.notna(row["mean"]):
-            delta = f"{row['mean'] - base.iloc[0]:+.2f} vs LLM only"
+        c = res.findings.get(metric, {}).get("comparison") if mode == "rag" else None
+        if c and c["mean_diff"] is not None:  # paired: only the questions scored in both modes
+            delta = f"{c['mean_diff']:+.2f} vs LLM only on {c['n_pairs']} pairs"
         cols[i].metric(f"{METRIC_LABELS[metric]} · {MODE_LABELS[mode]}",
                        "—" if pd.isna(row["mean"]) else f"{row['mean']:.2f}", delta,
                        help=f"mean of {row['n_scored']} scored answers; {row['n_unscored']} unscored")
         i += 1
 
+if res.both_modes:
+    for f in res.findings.values():
+        st.markdown(f"**{ui.md(f['sentence'])}**")
+        if f["noise_sentence"]:
+            st.caption(ui.md(f["noise_sentence"]))
+    st.caption(f"Brackets: 95% paired bootstrap confidence interval of the mean difference; p: Wilcoxon signed-rank, "
+               f"Holm-corrected across the metrics; changes within ±{stats.TIE_MARGIN:.2f} count as ties. "
+               "Questions unscored in either mode are left out and counted.")
+    judge_noise.section(res)
+
 # -- charts ---------------------------------------------------------------------------------
 metrics = list(run["metrics"])
 categories = sorted(c for c in df["category"].unique() if c)
 ui.init_choice("results_metric", st.query_params.get("metric"), metrics)
-t1, t2, t3, t4 = st.tabs(["Overview", "Per question", "Faithfulness vs relevancy", "Table"])
+t1, t2, t5, t3, t4 = st.tabs(["Overview", "Per question", "Per category", "Faithfulness vs relevancy", "Table"])
 with t1:
+    if res.both_modes:
+        comps = {m: stats.Comparison(**f["comparison"]) for m, f in res.findings.items()}
+        st.plotly_chart(charts.differences(comps), width="stretch")
     st.plotly_chart(charts.mean_bars(df), width="stretch")
     st.plotly_chart(charts.distributions(df), width="stretch")
 with t2:
     metric = st.radio("Metric", metrics, format_func=METRIC_LABELS.get, horizontal=True, key="results_metric")
     st.query_params["metric"] = metric
-    if {"llm_only", "rag"} <= set(s["modes"]):
+    if res.both_modes:
+        st.plotly_chart(charts.deltas(df, metric), width="stretch")
         st.plotly_chart(charts.dumbbell(df, metric), width="stretch")
-        worse = charts.hurt(df, metric)
-        n_pairs = int(charts.paired(df, metric)["delta"].notna().sum())
+        worse = stats.hurt(df, metric)
+        n_pairs = int(stats.paired(df, metric)["delta"].notna().sum())
         st.markdown(f"**Where retrieval hurt** ({METRIC_LABELS[metric].lower()} lower with RAG): "
                     f"{len(worse)} of {n_pairs} questions scored in both modes")
         if len(worse):
@@ -73,6 +75,20 @@ with t2:
                              "delta": st.column_config.NumberColumn("change", format="%+.2f")})
     else:
         st.caption("The per-question comparison needs both modes in the run.")
+with t5:
+    if res.both_modes and categories:
+        table = stats.by_category(df, metrics)
+        st.plotly_chart(charts.category_differences(table), width="stretch")
+        st.dataframe(table.assign(metric=table["metric"].map(METRIC_LABELS))[
+            ["category", "metric", "n_pairs", "n_excluded", "mean_diff", "ci_low", "ci_high", "p_value", "p_holm",
+             "wins", "ties", "losses"]], hide_index=True, width="stretch", column_config={
+            "mean_diff": st.column_config.NumberColumn("mean change", format="%+.3f"),
+            "ci_low": st.column_config.NumberColumn("CI low", format="%+.3f"),
+            "ci_high": st.column_config.NumberColumn("CI high", format="%+.3f"),
+            "p_value": st.column_config.NumberColumn("p", format="%.3f"),
+            "p_holm": st.column_config.NumberColumn("p (Holm)", format="%.3f")})
+    else:
+        st.caption("The per-category comparison needs both modes and questions with a category.")
 with t3:
     st.plotly_chart(charts.scatter(df), width="stretch")
 with t4:
@@ -119,8 +135,11 @@ for col, mode in zip(answer_cols, s["modes"]):
             if a["error"]:
                 st.error(a["error"])
             st.text(a["answer"])
-        st.caption(f"{a['latency_s']:.1f} s · {a['prompt_tokens']} prompt + {a['completion_tokens']} completion "
-                   f"tokens · {ui.md(a['model'])}")
+        if a["model"] == "imported":  # no latency or tokens were measured for it
+            st.caption("Imported answer: not generated here, so no latency or token counts.")
+        else:
+            st.caption(f"{a['latency_s']:.1f} s · {a['prompt_tokens']} prompt + {a['completion_tokens']} "
+                       f"completion tokens · {ui.md(a['model'])}")
         for metric_name, sc in a["scores"].items():
             label = METRIC_LABELS[metric_name]
             if sc["value"] is None:
@@ -143,6 +162,7 @@ passages = (rag or {}).get("passages") or []
 with st.expander(f"Retrieved passages ({len(passages)}) — the evidence both answers were judged against",
                  expanded=False):
     for n, p in enumerate(passages, 1):
-        st.caption(f"#{n} · score {p['score']:.3f} · {ui.md(p['document'])}" +
+        score = "from the imported file" if p["score"] is None else f"score {p['score']:.3f}"
+        st.caption(f"#{n} · {score} · {ui.md(p['document'])}" +
                    (f" › {ui.md(p['section'])}" if p["section"] else ""))
         st.text(p["text"])

@@ -78,6 +78,23 @@ def init_choice(key: str, wanted, options: list, force: bool = False) -> None:
         st.session_state.pop(key, None)
 
 
+def pick_run(key: str, opened_from: str | None = None) -> str:
+    """A run with results, chosen in a selectbox that follows `?run=` in the URL (or
+    `opened_from`, a run another page sent the user to); stops the page when there is none."""
+    done = [r for r in runs() if r.status != "pending"]
+    if not done:
+        st.info("No results yet: start a run first.")
+        st.page_link("pages/run.py", label="Go to Run", icon=":material/play_arrow:")
+        st.stop()
+    ids = [r.id for r in done]
+    init_choice(key, opened_from or st.query_params.get("run"), ids, force=bool(opened_from))
+    run_id = st.selectbox("Run", ids, key=key, format_func=lambda i: next(
+        f"{r.id} · {r.status} · {r.question_set} v{r.question_set_version} on {r.kb} · {r.answer_model}"
+        for r in done if r.id == i))
+    st.query_params["run"] = run_id
+    return run_id
+
+
 def demo_judge_note(judge_label: str) -> None:
     if judge_label.startswith("embedded:"):
         st.warning("Scores judged by the embedded 135M model are **demo-grade**: a model this small cannot "
@@ -112,3 +129,11 @@ def summary(run_id: str) -> dict:
     from core.runs import summary as run_summary
 
     return run_summary(store(), run_id)
+
+
+@st.cache_data(show_spinner=False, ttl=2)
+def results(run_id: str):
+    """A run's summary, score frame, judge repeats and findings (`core.report.Results`)."""
+    from core.report import results as run_results
+
+    return run_results(store(), run_id)

@@ -3,7 +3,7 @@ import math
 import plotly.graph_objects as go
 import pytest
 
-from core import charts
+from core import charts, stats
 
 
 def summary_with(values: dict) -> dict:
@@ -31,7 +31,7 @@ VALUES = {("q1", "llm_only", "faithfulness"): 0.2, ("q1", "rag", "faithfulness")
 
 @pytest.fixture
 def df():
-    return charts.score_frame(summary_with(VALUES))
+    return stats.score_frame(summary_with(VALUES))
 
 
 def test_score_frame_keeps_unscored_as_missing_with_reason(df):
@@ -41,7 +41,7 @@ def test_score_frame_keeps_unscored_as_missing_with_reason(df):
 
 
 def test_mean_table_counts_and_intervals(df):
-    t = charts.mean_table(df).set_index(["mode", "metric"])
+    t = stats.mean_table(df).set_index(["mode", "metric"])
     rag_f = t.loc[("rag", "faithfulness")]
     assert rag_f["mean"] == pytest.approx(0.6) and (rag_f.n_scored, rag_f.n_unscored) == (2, 1)
     llm_f = t.loc[("llm_only", "faithfulness")]
@@ -51,22 +51,24 @@ def test_mean_table_counts_and_intervals(df):
 
 
 def test_paired_and_hurt(df):
-    p = charts.paired(df, "faithfulness")
+    p = stats.paired(df, "faithfulness")
     assert list(p.question_id) == ["q3", "q2", "q1"]  # unpaired first, then by delta
     assert p.delta.iloc[1:].round(2).tolist() == [-0.2, 0.6]
-    h = charts.hurt(df, "faithfulness")
+    h = stats.hurt(df, "faithfulness")
     assert list(h.question_id) == ["q2"]
-    assert list(charts.hurt(df, "answer_relevancy").question_id) == ["q1"]
+    assert list(stats.hurt(df, "answer_relevancy").question_id) == ["q1"]
 
 
 def test_paired_when_a_metric_is_wholly_unscored():
     values = {k: (None if k[2] == "faithfulness" else v) for k, v in VALUES.items()}
-    df = charts.score_frame(summary_with(values))
-    p = charts.paired(df, "faithfulness")
-    assert list(p.columns) == ["question_id", "question", "llm_only", "rag", "delta"]
-    assert p.delta.isna().all() and charts.hurt(df, "faithfulness").empty
+    df = stats.score_frame(summary_with(values))
+    p = stats.paired(df, "faithfulness")
+    assert list(p.columns) == ["question_id", "question", "category", "llm_only", "rag", "delta"]
+    assert p.delta.isna().all() and stats.hurt(df, "faithfulness").empty
     for fig in (charts.mean_bars(df), charts.dumbbell(df, "faithfulness"), charts.distributions(df),
-                charts.scatter(df)):
+                charts.scatter(df), charts.deltas(df, "faithfulness"),
+                charts.differences(stats.compare_modes(df, ["faithfulness", "answer_relevancy"])),
+                charts.category_differences(stats.by_category(df, ["faithfulness"]))):
         assert isinstance(fig, go.Figure)
 
 
@@ -81,3 +83,17 @@ def test_figures_carry_the_data(df):
     assert {t.name: len(t.x) for t in s.data} == {"LLM only": 3, "LLM + RAG": 2}
     box = charts.distributions(df)
     assert sum(len(t.y) for t in box.data) == 11  # every scored value, none of the unscored
+
+
+def test_difference_charts_carry_the_comparison(df):
+    comps = stats.compare_modes(df, ["faithfulness", "answer_relevancy"])
+    fig = charts.differences(comps)
+    point = fig.data[0]
+    assert list(point.y) == ["Faithfulness", "Answer relevancy"]
+    assert list(point.x) == pytest.approx([0.2, 0.2])  # (0.6 - 0.2) / 2 and (-0.2 + 0.4 + 0.4) / 3
+    c = comps["answer_relevancy"]
+    assert point.error_x.array[1] == pytest.approx(c.ci_high - c.mean_diff)
+    d = charts.deltas(df, "faithfulness")
+    assert list(d.data[0].x) == ["q2", "q1"] and list(d.data[0].y) == pytest.approx([-0.2, 0.6])
+    cats = charts.category_differences(stats.by_category(df, ["faithfulness"]))
+    assert list(cats.data[0].y) == ["a"]  # category b has no pair scored in both modes

@@ -5,6 +5,7 @@ import json
 from core.cli import main
 from core.config import load_settings
 from core.llm import get_llm
+from core.workspace import open_workspace
 
 
 def cli(capsys, *args) -> tuple[int, list[str]]:
@@ -60,3 +61,14 @@ def test_ingest_run_show_and_rescore_from_cache(settings, docs, tmp_path, capsys
                  for m in i[mode]["scores"]} for i in s["items"] for mode in ("llm_only", "rag")]
     assert judged(again) == judged(shown)
     assert again["modes"] == shown["modes"]
+    comparison = again["comparison"]["answer_relevancy"]
+    assert comparison["n_pairs"] + comparison["n_excluded"] == 3
+
+    # Judge variance on the real judge: fresh samples at temperature 0.7, none from the cache.
+    calls = model.calls
+    code, _ = cli(capsys, "rejudge", run_id, "--repeats", "2", "--metrics", "answer_relevancy")
+    assert code == 0 and model.calls > calls
+    answered = sum(1 for i in again["items"] for m in ("llm_only", "rag") if i[m]["answer"])
+    rows = open_workspace(load_settings()).repeats(run_id)
+    assert len(rows) == 2 * answered and {r["metric"] for r in rows} == {"answer_relevancy"}
+    assert all(r["value"] is not None or r["reason"] for r in rows)  # a score or the reason it is missing

@@ -11,7 +11,7 @@ from core.models import Question
 from core.runs import Executor, create_run
 
 PAGES = ["app.py", "pages/home.py", "pages/knowledge_base.py", "pages/question_sets.py", "pages/run.py",
-         "pages/ask.py", "pages/results.py", "pages/settings.py"]
+         "pages/ask.py", "pages/results.py", "pages/runs.py", "pages/report.py", "pages/settings.py"]
 
 
 @pytest.fixture(autouse=True)
@@ -178,3 +178,40 @@ def test_a_choice_on_the_results_page_sticks_and_is_shareable(finished_run, sett
     assert at.selectbox(key="results_run_pick").value == second.id
     assert at.query_params["run"] == second.id  # the URL follows the choice
     assert not at.exception
+
+
+def test_results_page_states_the_findings(finished_run):
+    at = app("pages/results.py")
+    at.query_params["run"] = finished_run
+    at.run()
+    sentences = [m.value for m in at.markdown if "made no clear difference" in m.value]
+    # both modes gave the same answer, so every pair is a tie: no change, interval [0, 0]
+    assert len(sentences) == 2 and "\\+0\\.00 \\[\\+0\\.00, \\+0\\.00\\]" in sentences[0]
+    assert any(e.label.startswith("Judge variance") for e in at.expander)
+
+
+def test_runs_page_compares_two_runs_on_shared_questions(finished_run, settings, store, embedder):
+    other = create_run(store, settings, "docs", "two", top_k=1)
+
+    def harsh(messages, schema):  # this judge finds the statement unsupported
+        reply = judge_reply(messages, schema)
+        if schema["title"] == "NLIStatementOutput":
+            reply["statements"][0]["verdict"] = 0
+        return reply
+    Executor(store, settings, embedder, other.id, FakeLLM(lambda m, s: "It lasts 365 days."), FakeLLM(harsh)).execute()
+    at = app("pages/runs.py")
+    at.query_params["a"], at.query_params["b"] = finished_run, other.id
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="runs_a").value == finished_run and at.selectbox(key="runs_b").value == other.id
+    assert any("top-k 4 → 1" in c.value for c in at.caption), [c.value for c in at.caption]
+    sentence = next(m.value for m in at.markdown if "faithfulness compared with run A" in m.value)
+    assert sentence.startswith("**Run B lowered faithfulness compared with run A by 1\\.00")
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_report_page_offers_the_report_and_the_data(finished_run):
+    at = render("pages/report.py")
+    assert at.selectbox(key="report_run").value == finished_run
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["HTML report", "Results as CSV", "Results as PARQUET", "Results as JSON"]

@@ -1,0 +1,211 @@
+"""The stakeholder report (one self-contained HTML file) and the per-item data exports.
+
+The HTML holds Plotly's JavaScript inline, so it opens offline in any browser; every piece
+of user text (questions, answers, names) is escaped, never inserted as markup.
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from core import charts, stats
+from core.export import csv_bytes
+from core.models import METRIC_LABELS, MODE_LABELS
+from core.runs import summary
+from core.store import Store
+from core.variance import repeat_frame
+
+EXAMPLES = 3  # best and worst questions shown side by side
+FORMATS = ("html", "csv", "parquet", "json")
+
+METHOD = {
+    "faithfulness": "the share of the answer's statements that the retrieved passages support. The judge splits "
+                    "the answer into statements and gives each a supported / not supported verdict. Both modes are "
+                    "judged against the same passages, those retrieved for the question, so the comparison is like "
+                    "for like.",
+    "answer_relevancy": "how directly the answer addresses the question. The judge writes questions the answer "
+                        "would fit; their similarity to the real question is the score, and an evasive answer "
+                        "scores 0.",
+}
+
+
+@dataclass
+class Results:
+    """Everything known about one run's outcome, ready for pages, the CLI and the report."""
+
+    summary: dict
+    frame: pd.DataFrame  # the tidy scores frame (core.stats.score_frame)
+    repeats: pd.DataFrame  # extra judgings for judge variance (core.variance.repeat_frame); may be empty
+    findings: dict  # core.stats.findings: per metric comparison, sentence, judge noise
+
+    @property
+    def both_modes(self) -> bool:
+        return {"llm_only", "rag"} <= set(self.summary["modes"])
+
+
+def results(store: Store, run_id: str) -> Results:
+    s = summary(store, run_id)
+    df = stats.score_frame(s)
+    repeats = repeat_frame(store, run_id)
+    metrics = list(s["run"]["metrics"])
+    both = {"llm_only", "rag"} <= set(s["modes"])
+    return Results(s, df, repeats, stats.findings(df, metrics, repeats) if both else {})
+
+
+def items_frame(summary: dict) -> pd.DataFrame:
+    """One row per question and mode: the answer, each metric's score and why it is missing."""
+    metrics = next(iter(summary["modes"].values()), {})
+    rows = []
+    for item in summary["items"]:
+        for mode in summary["modes"]:
+            a = item.get(mode) or {}
+            row = {"question_id": item["question_id"], "question": item["question"],
+                   "category": item.get("category") or "", "reference": item.get("reference") or "",
+                   "mode": mode, "answer": a.get("answer"), "answer_error": a.get("error") or "",
+                   "model": a.get("model"), "latency_s": a.get("latency_s"),
+                   "prompt_tokens": a.get("prompt_tokens"), "completion_tokens": a.get("completion_tokens"),
+                   "passages": " | ".join(p["id"] for p in a.get("passages") or [])}
+            for metric in metrics:
+                s = (a.get("scores") or {}).get(metric) or {"value": None, "reason": "not scored yet"}
+                row[metric] = s["value"]
+                row[f"{metric}_unscored_reason"] = s.get("reason") or ""
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def export_bytes(res: Results, fmt: str) -> bytes:
+    """The run's per-item results as CSV, Parquet or JSON (the JSON also carries the findings)."""
+    df = items_frame(res.summary)
+    if fmt == "csv":
+        return csv_bytes(df)
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        return buf.getvalue()
+    if fmt == "json":
+        doc = {"run": res.summary["run"], "findings": res.findings, "items": json.loads(df.to_json(orient="records"))}
+        return json.dumps(doc, indent=2).encode("utf-8")
+    raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS[1:])}")
+
+
+def html_report(res: Results, trust: dict | None = None) -> str:
+    """The report as one HTML document; `trust` (optional) maps a metric to a sentence about
+    the judge's calibration."""
+    summary, df, findings, both = res.summary, res.frame, res.findings, res.both_modes
+    run = summary["run"]
+    metrics = list(run["metrics"])
+    figures: list[go.Figure] = []
+    if both:
+        figures.append(charts.differences({m: stats.Comparison(**f["comparison"]) for m, f in findings.items()}))
+    figures.append(charts.mean_bars(df))
+    if both:
+        figures += [charts.deltas(df, m) for m in metrics]
+        if df["category"].ne("").any():
+            figures.append(charts.category_differences(stats.by_category(df, metrics)))
+    figures += [charts.distributions(df), charts.scatter(df)]
+    parts = [_setup(run), _headline(findings, trust, both), "<h2>Charts</h2>"]
+    parts += [f'<div class="chart">{f.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG)}</div>'
+              for f in figures]
+    if both:
+        parts.append(_examples(summary, df, metrics))
+    parts.append(_method(run, metrics, trust))
+    title = f"RAG evaluation · {run['question_set']} on {run['kb']}"
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{_CSS}</style>"
+            f"<script>{get_plotlyjs()}</script></head><body><main><h1>{_e(title)}</h1>{''.join(parts)}"
+            f"</main></body></html>\n")
+
+
+_CONFIG = {"displaylogo": False, "responsive": True}
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#0f172a;background:#f8fafc;margin:0}
+main{max-width:1100px;margin:auto;padding:24px}
+h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #e2e8f0;padding-bottom:.3rem}
+table.setup td{padding:2px 12px 2px 0;vertical-align:top}table.setup td:first-child{color:#64748b}
+.finding{font-size:1.05rem;margin:.4rem 0}.note{color:#475569}.warn{color:#b45309}
+.chart{background:white;border:1px solid #e2e8f0;border-radius:8px;margin:12px 0;padding:4px}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px;margin-bottom:8px}
+.answer{background:white;border:1px solid #e2e8f0;border-radius:8px;padding:10px;white-space:pre-wrap;
+max-height:22rem;overflow:auto}
+.example{margin:18px 0}.q{font-weight:600;white-space:pre-wrap}
+"""
+
+
+def _e(value) -> str:
+    return html.escape(str(value if value is not None else ""))
+
+
+def _setup(run: dict) -> str:
+    rows = [("Question set", f"{run['question_set']} (version {run['question_set_version']})"),
+            ("Knowledge base", run["kb"]),
+            ("Retrieval", f"top {run['top_k']} passages, {run['search_mode']} search"),
+            ("Answer model", run["answer_model"]), ("Judge model", run["judge_model"]),
+            ("Modes", ", ".join(MODE_LABELS.get(m, m) for m in run["modes"])),
+            ("Run", f"{run['id']} · {run['status']}" + (" · imported answers" if run.get("imported") else "")),
+            ("Date", run["created_at"])]
+    body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<h2>Setup</h2><table class=\"setup\">{body}</table>"
+
+
+def _headline(findings: dict, trust: dict | None, both: bool) -> str:
+    if not both:
+        return "<h2>Findings</h2><p class=\"note\">This run has one mode only, so there is no comparison.</p>"
+    out = ["<h2>Findings</h2>"]
+    for metric, f in findings.items():
+        out.append(f'<p class="finding">{_e(f["sentence"])}</p>')
+        if f.get("noise_sentence"):
+            out.append(f'<p class="note">{_e(f["noise_sentence"])}</p>')
+        if trust and trust.get(metric):
+            out.append(f'<p class="warn">{_e(trust[metric])}</p>')
+    return "".join(out)
+
+
+def _examples(summary: dict, df: pd.DataFrame, metrics: list[str]) -> str:
+    """The questions where retrieval helped most and hurt most (mean change over the metrics)."""
+    deltas = pd.concat([stats.paired(df, m).set_index("question_id")["delta"] for m in metrics], axis=1)
+    change = deltas.mean(axis=1, skipna=True).dropna().sort_values()
+    items = {i["question_id"]: i for i in summary["items"]}
+    best = list(change.index[::-1][:EXAMPLES])
+    worst = [q for q in change.index[:EXAMPLES] if q not in best and change[q] < 0]
+    out = ["<h2>Examples</h2>"]
+    for title, ids in (("Where retrieval helped most", best), ("Where retrieval hurt most", worst)):
+        if not ids:
+            continue
+        out.append(f"<h3>{_e(title)}</h3>")
+        for qid in ids:
+            item = items[qid]
+            out.append(f'<div class="example"><div class="q">{_e(qid)} · {_e(item["question"])} '
+                       f'(change {change[qid]:+.2f})</div><div class="pair">')
+            for mode in ("llm_only", "rag"):
+                a = item.get(mode) or {}
+                scores = " · ".join(
+                    f"{METRIC_LABELS[m]} " + ("unscored" if (s := a.get("scores", {}).get(m, {})).get("value") is None
+                                              else f"{s['value']:.2f}") for m in metrics)
+                out.append(f'<div><b>{_e(MODE_LABELS[mode])}</b> <span class="note">{_e(scores)}</span>'
+                           f'<div class="answer">{_e(a.get("answer") or a.get("error") or "no answer")}</div></div>')
+            out.append("</div></div>")
+    return "".join(out)
+
+
+def _method(run: dict, metrics: list[str], trust: dict | None) -> str:
+    items = "".join(f"<li><b>{_e(METRIC_LABELS[m])}</b>: {_e(METHOD[m])}</li>" for m in metrics if m in METHOD)
+    return (
+        "<h2>Method</h2><ul>" + items + "</ul>"
+        f"<p>Scores were computed with RAGAS by the judge model <b>{_e(run['judge_model'])}</b>. A score the judge "
+        "could not give is reported as unscored with its reason, never as zero, and is left out of the means and "
+        "comparisons (the counts say how many).</p>"
+        "<p>Each comparison pairs the two modes on the questions scored in both. The interval in brackets is a 95% "
+        f"paired bootstrap confidence interval of the mean difference ({stats.RESAMPLES:,} resamples): if it "
+        "excludes 0, the difference is unlikely to be chance among these questions. p is a Wilcoxon signed-rank "
+        "test, Holm-corrected across the metrics. A question counts as better or worse when its score changed by "
+        f"more than {stats.TIE_MARGIN:.2f}; smaller changes count as ties.</p>"
+        + ("<p class=\"warn\">The embedded 135M judge is demo-grade: its scores show how the tool works, not how good "
+           "the answers are. Judge with a capable model before drawing conclusions.</p>"
+           if run["judge_model"].startswith("embedded:") else ""))

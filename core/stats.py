@@ -1,0 +1,269 @@
+"""Statistics over a run's scores: pure functions, data in, numbers out.
+
+Everything starts from the tidy frame (`score_frame`): one row per (question, mode, metric)
+with columns question_id, question, category, mode, metric, value (NaN when unscored),
+reason. A comparison pairs two sides (two modes of one run, or one mode of two runs) on
+the questions scored on both; a question unscored on either side is left out and counted.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from core.models import METRIC_LABELS
+
+RESAMPLES = 10_000
+SEED = 20261124  # fixed, so the same scores always give the same interval
+TIE_MARGIN = 0.05  # a difference this small or smaller counts as a tie: judges are not that precise
+ALPHA = 0.05
+
+
+def score_frame(summary: dict) -> pd.DataFrame:
+    """The tidy frame of a run summary (see `core.runs.summary`)."""
+    rows = []
+    for item in summary["items"]:
+        for mode in summary["modes"]:
+            a = item.get(mode)
+            for metric in summary["modes"][mode]:
+                s = (a or {}).get("scores", {}).get(metric) or {"value": None, "reason": "not answered yet"}
+                rows.append({"question_id": item["question_id"], "question": item["question"],
+                             "category": item.get("category") or "", "mode": mode, "metric": metric,
+                             "value": math.nan if s["value"] is None else s["value"],
+                             "reason": s.get("reason") or ""})
+    return pd.DataFrame(rows, columns=["question_id", "question", "category", "mode", "metric", "value", "reason"])
+
+
+def mean_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean per mode and metric over scored items, with a 95% t-interval of the mean."""
+    out = []
+    for (mode, metric), g in df.groupby(["mode", "metric"], sort=False):
+        v = g["value"].dropna()
+        n = len(v)
+        mean = v.mean() if n else math.nan
+        half = stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
+        out.append({"mode": mode, "metric": metric, "mean": mean, "ci_low": mean - half, "ci_high": mean + half,
+                    "n_scored": n, "n_unscored": int(g["value"].isna().sum())})
+    return pd.DataFrame(out, columns=["mode", "metric", "mean", "ci_low", "ci_high", "n_scored", "n_unscored"])
+
+
+def paired(df: pd.DataFrame, metric: str, a: str = "llm_only", b: str = "rag") -> pd.DataFrame:
+    """One row per question: question_id, question, category, the two sides' scores and
+    delta (b − a); NaN where a side is unscored. Sorted by delta, unpaired questions first."""
+    g = df[df.metric == metric]
+    first = g.drop_duplicates("question_id").set_index("question_id")
+    wide = g.pivot(index="question_id", columns="mode", values="value").reindex(index=first.index, columns=[a, b])
+    wide.insert(0, "question", first["question"])
+    wide.insert(1, "category", first["category"])
+    wide = wide.reset_index()
+    wide.columns.name = None
+    wide["delta"] = wide[b] - wide[a]
+    return wide.sort_values("delta", na_position="first", kind="stable").reset_index(drop=True)
+
+
+def hurt(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The questions where RAG scored lower than LLM only, worst first."""
+    p = paired(df, metric)
+    return p[p["delta"] < 0].sort_values("delta").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A paired comparison of side b against side a on one metric (differences are b − a)."""
+
+    metric: str
+    n_pairs: int  # questions scored on both sides
+    n_excluded: int  # questions unscored on either side, left out
+    mean_diff: float | None
+    ci_low: float | None  # 95% paired bootstrap interval of the mean difference
+    ci_high: float | None
+    p_value: float | None  # Wilcoxon signed-rank, two-sided
+    p_holm: float | None  # p_value after Holm's correction across the metrics compared together
+    effect_size: float | None  # matched-pairs rank-biserial correlation, -1..1
+    wins: int  # b better by more than the tie margin
+    ties: int
+    losses: int
+    tie_margin: float = TIE_MARGIN
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def compare(a, b, metric: str, *, tie_margin: float = TIE_MARGIN, resamples: int = RESAMPLES,
+            seed: int = SEED) -> Comparison:
+    """Compare aligned scores `a` and `b` (one entry per question; NaN or None = unscored)."""
+    a = np.asarray([math.nan if v is None else v for v in a], dtype=float)
+    b = np.asarray([math.nan if v is None else v for v in b], dtype=float)
+    both = ~(np.isnan(a) | np.isnan(b))
+    d = b[both] - a[both]
+    n = int(both.sum())
+    wins, losses = int((d > tie_margin).sum()), int((d < -tie_margin).sum())
+    base = dict(metric=metric, n_pairs=n, n_excluded=int(len(a) - n), wins=wins, ties=n - wins - losses,
+                losses=losses, tie_margin=tie_margin)
+    if n == 0:
+        return Comparison(mean_diff=None, ci_low=None, ci_high=None, p_value=None, p_holm=None, effect_size=None,
+                          **base)
+    mean = float(d.mean())
+    low, high = _bootstrap_ci(d, resamples, seed)
+    p, r = _signed_rank(d)
+    return Comparison(mean_diff=mean, ci_low=low, ci_high=high, p_value=p, p_holm=p, effect_size=r, **base)
+
+
+def _bootstrap_ci(d: np.ndarray, resamples: int, seed: int) -> tuple[float | None, float | None]:
+    if len(d) < 2:
+        return None, None
+    if np.ptp(d) == 0:  # every pair differs by the same amount: no spread to resample
+        return float(d[0]), float(d[0])
+    res = stats.bootstrap((d,), np.mean, n_resamples=resamples, method="BCa", rng=np.random.default_rng(seed))
+    low, high = res.confidence_interval
+    if not (math.isfinite(low) and math.isfinite(high)):  # BCa degenerates on near-constant data
+        res = stats.bootstrap((d,), np.mean, n_resamples=resamples, method="percentile",
+                              rng=np.random.default_rng(seed))
+        low, high = res.confidence_interval
+    return float(low), float(high)
+
+
+def _signed_rank(d: np.ndarray) -> tuple[float | None, float | None]:
+    """Wilcoxon signed-rank p-value and the matched-pairs rank-biserial correlation."""
+    nonzero = d[d != 0]
+    if len(nonzero) == 0:
+        return 1.0, 0.0  # no question changed at all
+    ranks = stats.rankdata(np.abs(nonzero))
+    r = float((ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum())
+    if len(d) < 2:
+        return None, r
+    return float(stats.wilcoxon(d).pvalue), r
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of p-values (None stays None)."""
+    known = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    m = len(known)
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(known):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
+def with_holm(comparisons: dict[str, Comparison]) -> dict[str, Comparison]:
+    """The comparisons with p_holm adjusted across all of them."""
+    adjusted = holm([c.p_value for c in comparisons.values()])
+    return {k: Comparison(**{**asdict(c), "p_holm": p}) for (k, c), p in zip(comparisons.items(), adjusted)}
+
+
+def compare_modes(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag") -> dict[str, Comparison]:
+    """Per metric, mode b against mode a over the questions scored in both, Holm-corrected."""
+    out = {}
+    for metric in metrics:
+        p = paired(df, metric, a, b)
+        out[metric] = compare(p[a], p[b], metric)
+    return with_holm(out)
+
+
+def by_category(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag") -> pd.DataFrame:
+    """The same comparison within each category (Holm across every category and metric)."""
+    rows, comps = [], []
+    for metric in metrics:
+        p = paired(df, metric, a, b)
+        for cat, g in p.groupby("category", sort=True):
+            comps.append(compare(g[a], g[b], metric))
+            rows.append({"category": cat or "(none)", "metric": metric})
+    adjusted = holm([c.p_value for c in comps])
+    return pd.DataFrame([{**r, **asdict(c), "p_holm": p} for r, c, p in zip(rows, comps, adjusted)])
+
+
+def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, mode: str, metrics) -> tuple[dict[str, Comparison], int]:
+    """One mode of run b against the same mode of run a, on the questions both runs asked
+    (matched by their text); also returns how many questions they share."""
+    def side(df):
+        g = df[df["mode"] == mode].assign(key=lambda x: x["question"].str.split().str.join(" ").str.lower())
+        return g.drop_duplicates(["key", "metric"])
+    a, b = side(df_a), side(df_b)
+    shared = sorted(set(a["key"]) & set(b["key"]))
+    out = {}
+    for metric in metrics:
+        va = a[a.metric == metric].set_index("key")["value"].reindex(shared)
+        vb = b[b.metric == metric].set_index("key")["value"].reindex(shared)
+        out[metric] = compare(va, vb, metric)
+    return with_holm(out), len(shared)
+
+
+def headline(c: Comparison, subject: str = "RAG", against: str = "") -> str:
+    """The comparison as one plain sentence, e.g. "RAG raised faithfulness by 0.21
+    [0.12, 0.30], p = 0.001, on 28 of 30 scored questions (…)"."""
+    name = METRIC_LABELS.get(c.metric, c.metric).lower()
+    total = c.n_pairs + c.n_excluded
+    versus = f" {against}" if against else ""
+    if c.n_pairs < 2 or c.mean_diff is None or c.ci_low is None:
+        return (f"Too few questions were scored on both sides to compare {name} "
+                f"({c.n_pairs} of {total}).")
+    counts = (f"on {c.n_pairs} of {total} questions scored on both sides ({c.wins} better, {c.ties} within "
+              f"±{c.tie_margin:.2f}, {c.losses} worse)")
+    if c.ci_low > 0 or c.ci_high < 0:
+        up = c.mean_diff > 0
+        low, high = (c.ci_low, c.ci_high) if up else (-c.ci_high, -c.ci_low)
+        return (f"{subject} {'raised' if up else 'lowered'} {name}{versus} by {abs(c.mean_diff):.2f} "
+                f"[{low:.2f}, {high:.2f}], p = {_p(c.p_holm)}, {counts}.")
+    return (f"{subject} made no clear difference to {name}{versus}: {c.mean_diff:+.2f} [{c.ci_low:+.2f}, "
+            f"{c.ci_high:+.2f}], p = {_p(c.p_holm)}, {counts}; the interval includes no change.")
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def judge_noise(repeats: pd.DataFrame, n_pairs: int) -> dict | None:
+    """How much the judge's own noise could move a mean difference over `n_pairs` questions.
+
+    `repeats` has one row per judging of an answer: question_id, mode, value (several
+    rows per answer). Returns the pooled within-answer SD, the 95% half-width that noise
+    alone gives a mean difference of two modes, and the answers whose repeats cross 0.5.
+    """
+    r = repeats.dropna(subset=["value"])
+    groups = r.groupby(["question_id", "mode"])["value"]
+    spread = groups.agg(["count", "var", "min", "max"])
+    spread = spread[spread["count"] >= 2]
+    if spread.empty or n_pairs < 1:
+        return None
+    within_var = float(spread["var"].mean())
+    # a difference of two means, each over n_pairs answers with independent judge noise
+    half = 1.96 * math.sqrt(2 * within_var / n_pairs)
+    crossing = spread[(spread["min"] < 0.5) & (spread["max"] >= 0.5)]
+    return {"within_sd": math.sqrt(within_var), "half_width": half, "answers": int(len(spread)),
+            "crossing": [list(k) for k in crossing.index]}
+
+
+def noise_sentence(c: Comparison, noise: dict | None, repeats: int) -> str | None:
+    """What the judge's own noise means for one comparison, in plain words."""
+    if noise is None or c.mean_diff is None:
+        return None
+    name = METRIC_LABELS.get(c.metric, c.metric).lower()
+    within = abs(c.mean_diff) <= noise["half_width"]
+    verdict = ("within that, so the judge's noise alone could explain it" if within
+               else "larger than that, so the judge's noise alone does not explain it")
+    crossing = len(noise["crossing"])
+    return (f"Judging each answer {repeats} more times, the judge's own noise could move the {name} difference "
+            f"by ±{noise['half_width']:.2f}; the observed {c.mean_diff:+.2f} is {verdict}. "
+            f"{crossing} of {noise['answers']} answers crossed 0.5 between repeats.")
+
+
+def findings(df: pd.DataFrame, metrics, repeats: pd.DataFrame | None = None) -> dict[str, dict]:
+    """Per metric: the RAG vs LLM-only comparison, its sentence, and, when the run's answers
+    were judged repeatedly, the judge's noise and what it means."""
+    comps = compare_modes(df, metrics)
+    out = {}
+    for metric, c in comps.items():
+        noise, k = None, 0
+        if repeats is not None and len(repeats):
+            r = repeats[repeats["metric"] == metric]
+            noise, k = judge_noise(r, c.n_pairs), int(r["repeat"].nunique()) if len(r) else 0
+        out[metric] = {"comparison": c.to_json(), "sentence": headline(c), "judge_noise": noise,
+                       "noise_sentence": noise_sentence(c, noise, k)}
+    return out

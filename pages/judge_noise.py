@@ -1,0 +1,74 @@
+"""The judge-variance part of the Results page: judge every answer again k times in the
+background and show how much each answer's score moved."""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from core.models import METRIC_LABELS, MODE_LABELS
+from pages import ui
+
+
+def _running(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:  # our own child: reap it when it has finished, so it does not linger as a zombie
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+
+
+def section(res) -> None:
+    run = res.summary["run"]
+    key = f"results_rejudge_{run['id']}"
+    answered = sum(1 for i in res.summary["items"] for m in res.summary["modes"] if (i.get(m) or {}).get("answer"))
+    with st.expander("Judge variance: could the judge's own noise explain the difference?",
+                     expanded=bool(len(res.repeats))):
+        st.caption("Each answer is judged again several times at a temperature above zero, bypassing the cache. "
+                   "The spread of those scores is the judge's own noise; the findings above then say whether "
+                   "the observed difference is larger than that noise.")
+        if _running(st.session_state.get(key)):
+            _follow(run["id"], key)
+            return
+        if len(res.repeats):
+            _spread(res.repeats)
+        with st.form(f"results_rejudge_form_{run['id']}", border=False):
+            c1, c2 = st.columns(2)
+            repeats = c1.number_input("Judgings per answer", 2, 10, 3, key="results_repeats")
+            temperature = c2.slider("Judge temperature", 0.1, 1.5, 0.7, 0.1, key="results_temperature")
+            st.caption(f"About {answered * len(run['metrics']) * repeats} judgings ({answered} answers × "
+                       f"{len(run['metrics'])} metrics × {repeats}); judgings already stored are kept.")
+            if st.form_submit_button("Judge every answer again", icon=":material/replay:"):
+                from core.runs import start_detached
+
+                st.session_state[key] = start_detached(
+                    ui.settings(), run["id"], "rejudge", run["id"], "--repeats", str(repeats),
+                    "--temperature", str(temperature))
+                st.rerun()
+
+
+@st.fragment(run_every=3)
+def _follow(run_id: str, key: str) -> None:
+    if not _running(st.session_state.get(key)):
+        ui.refresh()
+        st.rerun(scope="app")
+    stored = len(ui.store().repeats(run_id))
+    st.info(f"Judging again in the background: {stored} judgings stored so far.", icon=":material/hourglass_top:")
+
+
+def _spread(repeats: pd.DataFrame) -> None:
+    g = repeats.groupby(["question_id", "mode", "metric"])["value"]
+    table = g.agg(judgings="count", low="min", high="max", sd="std").reset_index()
+    table["crosses 0.5"] = (table["low"] < 0.5) & (table["high"] >= 0.5)
+    table["mode"], table["metric"] = table["mode"].map(MODE_LABELS), table["metric"].map(METRIC_LABELS)
+    st.markdown(f"**{int(table['crosses 0.5'].sum())}** of {len(table)} answers crossed 0.5 between judgings.")
+    st.dataframe(table.sort_values("sd", ascending=False), hide_index=True, width="stretch", column_config={
+        "low": st.column_config.NumberColumn(format="%.2f"), "high": st.column_config.NumberColumn(format="%.2f"),
+        "sd": st.column_config.NumberColumn("spread (SD)", format="%.3f")})

@@ -1,0 +1,89 @@
+"""Runs: the history, and two runs compared on the questions they share."""
+import pandas as pd
+import streamlit as st
+
+from core import charts, stats
+from core.models import METRIC_LABELS, MODE_LABELS
+from pages import ui
+
+st.title("Runs")
+runs = ui.runs()
+if not runs:
+    st.info("No runs yet: start one on the Run page.")
+    st.page_link("pages/run.py", label="Go to Run", icon=":material/play_arrow:")
+    st.stop()
+
+st.dataframe(pd.DataFrame([{
+    "run": r.id, "created": r.created_at, "status": r.status + (" (imported)" if r.imported else ""),
+    "question set": f"{r.question_set} v{r.question_set_version}", "knowledge base": r.kb,
+    "answer model": r.answer_model, "judge model": r.judge_model, "top-k": r.top_k, "search": r.search_mode,
+    "modes": ", ".join(MODE_LABELS[m] for m in r.modes)} for r in runs]), hide_index=True, width="stretch")
+
+st.subheader("Compare two runs")
+finished = [r for r in runs if r.status != "pending"]
+if len(finished) < 2:
+    st.caption("Two runs with results are needed: for example the same questions with another answer model, "
+               "another top-k or another knowledge base.")
+    st.stop()
+by_id = {r.id: r for r in finished}
+ids = list(by_id)
+
+
+def describe(run_id: str) -> str:
+    r = by_id[run_id]
+    return f"{r.id} · {r.question_set} v{r.question_set_version} on {r.kb} · {r.answer_model} · top-{r.top_k}"
+
+
+ui.init_choice("runs_a", st.query_params.get("a"), ids[1:] + ids[:1])
+ui.init_choice("runs_b", st.query_params.get("b"), ids)
+c1, c2 = st.columns(2)
+a_id = c1.selectbox("Baseline run (A)", ids, key="runs_a", format_func=describe)
+b_id = c2.selectbox("Compared run (B)", ids, key="runs_b", format_func=describe)
+st.query_params["a"], st.query_params["b"] = a_id, b_id
+a, b = by_id[a_id], by_id[b_id]
+if a_id == b_id:
+    st.info("Pick two different runs.")
+    st.stop()
+
+differs = [(label, x, y) for label, x, y in (
+    ("answer model", a.answer_model, b.answer_model), ("judge model", a.judge_model, b.judge_model),
+    ("knowledge base", a.kb, b.kb), ("top-k", a.top_k, b.top_k), ("search", a.search_mode, b.search_mode),
+    ("question set", f"{a.question_set} v{a.question_set_version}", f"{b.question_set} v{b.question_set_version}"))
+    if x != y]
+st.caption("What differs: " + ("; ".join(f"{label} {ui.md(x)} → {ui.md(y)}" for label, x, y in differs)
+                               if differs else "nothing in the setup (a repeat of the same run)"))
+if a.judge_model != b.judge_model:
+    st.warning("The two runs were judged by different judges, so part of any difference may be the judges'.",
+               icon=":material/gavel:")
+
+modes = [m for m in MODE_LABELS if m in a.modes and m in b.modes]
+metrics = [m for m in METRIC_LABELS if m in a.metrics and m in b.metrics]
+if not modes or not metrics:
+    st.warning("These runs share no mode or no metric, so there is nothing to compare.")
+    st.stop()
+mode = st.radio("Mode", modes, index=len(modes) - 1, format_func=MODE_LABELS.get, horizontal=True, key="runs_mode")
+res_a, res_b = ui.results(a_id), ui.results(b_id)
+comps, shared = stats.compare_runs(res_a.frame, res_b.frame, mode, metrics)
+if shared == 0:
+    st.warning("The two runs share no question (questions are matched by their text).")
+    st.stop()
+st.caption(f"{shared} questions in common, matched by their text; {MODE_LABELS[mode]} answers compared.")
+for c in comps.values():
+    st.markdown(f"**{ui.md(stats.headline(c, subject='Run B', against='compared with run A'))}**")
+st.plotly_chart(charts.differences(comps, title=f"run B − run A, {MODE_LABELS[mode]}"), width="stretch")
+
+metric = st.radio("Per question", metrics, format_func=METRIC_LABELS.get, horizontal=True, key="runs_metric")
+
+
+def side(df: pd.DataFrame) -> pd.Series:
+    g = df[(df["mode"] == mode) & (df["metric"] == metric)]
+    return g.assign(key=g["question"].str.split().str.join(" ").str.lower()).drop_duplicates("key").set_index("key")
+
+
+sa, sb = side(res_a.frame), side(res_b.frame)
+table = sa[["question", "value"]].rename(columns={"value": "run A"}).join(sb[["value"]].rename(
+    columns={"value": "run B"}), how="inner")
+table["change"] = table["run B"] - table["run A"]
+st.dataframe(table.sort_values("change", na_position="first"), hide_index=True, width="stretch", column_config={
+    "run A": st.column_config.NumberColumn(format="%.2f"), "run B": st.column_config.NumberColumn(format="%.2f"),
+    "change": st.column_config.NumberColumn(format="%+.2f")})
