@@ -53,7 +53,8 @@ with st.expander("Python package documentation", icon=":material/package_2:"):
                "module's docstrings; the package's code is read, never run. Downloads are cached in the workspace.")
     with st.form("kb_packages", clear_on_submit=True):
         packages = st.text_input("Packages", placeholder="pypi:flask pypi:requests==2.34.2 stdlib:sqlite3",
-                                 key="kb_package_specs", help="pypi:NAME, pypi:NAME==VERSION or stdlib:MODULE, separated by spaces")
+                                 key="kb_package_specs",
+                                 help="pypi:NAME, pypi:NAME==VERSION or stdlib:MODULE, separated by spaces")
         add = st.form_submit_button("Ingest packages", icon=":material/download:")
     st.caption(f"The demo knowledge base **{DEMO_KB}** holds the documentation the 30 seed questions ask about: "
                + ", ".join(s.split(":", 1)[1].split("==")[0] for s in demo_specs()) + ".")
