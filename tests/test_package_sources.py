@@ -296,5 +296,5 @@ def test_pdf_and_html_files_give_their_text(tmp_path):
         <ul><li>Keep-Alive</li><li>Sessions</li></ul></body></html>""")
     doc = document("src", "page.html", html.encode())
     assert [(s.path, s.text) for s in doc.sections] == [
-        (("Requests",), "HTTP for Humans ."),
+        (("Requests",), "HTTP for Humans."),
         (("Requests", "Install"), "pip install requests\n\nKeep-Alive\n\nSessions")]

@@ -182,6 +182,8 @@ def _html(text: str):
         elif el.find_parent(["pre", "li", "td", "dd"]) is None or el.name == "pre":
             if el.name != "pre" and el.find_parent("pre"):
                 continue
-            lines.append(el.get_text() if el.name == "pre" else el.get_text(" ", strip=True))
+            # inline tags are joined with spaces; a space that lands before punctuation goes
+            lines.append(el.get_text() if el.name == "pre" else
+                         re.sub(r" ([.,;:!?)])", r"\1", el.get_text(" ", strip=True)))
     sections.append((tuple(path), "\n\n".join(lines)))
     return sections
