@@ -297,11 +297,12 @@ class Store:
             self._table("answers", ANSWERS).add(rows)
 
     def delete_run(self, run_id: str) -> None:
-        """A run with its answers and scores; the run row goes first so no half run is ever listed."""
+        """A run with its answers, scores and repeat judgings; the run row goes first so no half
+        run is ever listed."""
         self.run(run_id)
         self._retry(lambda: self._table("runs", RUNS).delete(f"id = {quote(run_id)}"))
-        self._table("answers", ANSWERS).delete(f"run_id = {quote(run_id)}")
-        self._table("scores", SCORES).delete(f"run_id = {quote(run_id)}")
+        for name, schema in (("answers", ANSWERS), ("scores", SCORES), ("judge_repeats", REPEATS)):
+            self._table(name, schema).delete(f"run_id = {quote(run_id)}")
 
     def answers(self, run_id: str) -> list[Answer]:
         out = []

@@ -141,3 +141,6 @@ def test_rejudge_measures_the_judges_noise(contrasted_run, settings, store, embe
     assert "Judging each answer 2 more times" in shown["findings"]["faithfulness"]["noise_sentence"]
     # relevancy generated the same question every time: no noise at all
     assert shown["findings"]["answer_relevancy"]["judge_noise"]["within_sd"] == 0
+    # deleting the run deletes its repeat judgings too
+    assert cli(capsys, "runs", "delete", contrasted_run)[0] == 0
+    assert store.repeats(contrasted_run) == []
