@@ -19,6 +19,18 @@ st.dataframe(pd.DataFrame([{
     "answer model": r.answer_model, "judge model": r.judge_model, "top-k": r.top_k, "search": r.search_mode,
     "modes": ", ".join(MODE_LABELS[m] for m in r.modes)} for r in runs]), hide_index=True, width="stretch")
 
+with st.popover("Delete a run", icon=":material/delete:"):
+    doomed = st.selectbox("Run", [r.id for r in runs], key="runs_delete_pick")
+    st.caption("Deletes the run with its answers, scores and repeat judgings. Refused while it is executing.")
+    if st.button("Delete run", type="primary", key="runs_delete"):
+        from core.runs import delete
+
+        with ui.guard("delete the run"):
+            delete(ui.store(), doomed)
+            ui.refresh()
+            st.toast(f"Deleted run {doomed}")
+            st.rerun()
+
 st.subheader("Compare two runs")
 finished = [r for r in runs if r.status != "pending"]
 if len(finished) < 2:

@@ -215,3 +215,11 @@ def test_report_page_offers_the_report_and_the_data(finished_run):
     assert at.selectbox(key="report_run").value == finished_run
     labels = [b.proto.label for b in at.get("download_button")]
     assert labels == ["HTML report", "Results as CSV", "Results as PARQUET", "Results as JSON"]
+
+
+def test_runs_page_deletes_a_run(finished_run, store):
+    at = render("pages/runs.py")
+    at.selectbox(key="runs_delete_pick").select(finished_run)
+    at.button(key="runs_delete").click().run()
+    assert not at.exception and not at.error
+    assert store.runs() == [] and store.answers(finished_run) == []
