@@ -149,3 +149,27 @@ def test_a_broken_calibration_file_is_refused_with_its_name(tmp_path):
     bad.write_text(json.dumps({"items": [{"id": "x"}]}))
     with pytest.raises(calibration.RagEvalError, match="cal.json: not a readable calibration set"):
         calibration.load_items(bad)
+
+
+def test_the_settings_page_shows_the_stored_check_of_its_judge(store, settings, scorer):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from core.config import PROJECT_ROOT
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/settings.py")
+    at.run()
+    assert not at.exception and not at.error
+    assert "Faithfulness: not checked" in " ".join(m.value for m in at.markdown)
+    store.add_judge_check(run_check(scorer, settings.judge_model, strictness=settings.relevancy_strictness,
+                                    items=ITEMS))
+    st.cache_data.clear()
+    at.run()
+    assert not at.exception and not at.error
+    shown = " ".join(m.value for m in at.markdown)
+    assert "Faithfulness: not trustworthy" in shown and "Answer relevancy: not trustworthy" in shown
+    assert any("first in 3/6 calibration pairs" in t.value for t in at.text)
+    assert any(t.value.startswith("unscored 1×: the judge's output did not parse") for t in at.text)
