@@ -173,3 +173,45 @@ def test_the_settings_page_shows_the_stored_check_of_its_judge(store, settings, 
     assert "Faithfulness: not trustworthy" in shown and "Answer relevancy: not trustworthy" in shown
     assert any("first in 3/6 calibration pairs" in t.value for t in at.text)
     assert any(t.value.startswith("unscored 1×: the judge's output did not parse") for t in at.text)
+
+
+def test_cli_judge_check_on_the_embedded_judge_is_stored_and_shown_with_runs(tmp_path):
+    """The real embedded judge on two items, through `python -m core`; then the stored check
+    is reused without loading a model, and `show --json` carries it for a run with that judge."""
+    import os
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT, load_settings
+    from core.workspace import open_workspace
+
+    env = dict(os.environ, RAGEVAL_HOME=str(tmp_path / "home"), RAGEVAL_RELEVANCY_STRICTNESS="1")
+
+    def core(*args):
+        return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, env=env,
+                              cwd=PROJECT_ROOT, timeout=1800)
+
+    p = core("judge", "check", "--limit", "2", "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["reused"] is False and out["items"] == 2
+    assert out["identity"]["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf" and out["identity"]["relevancy_strictness"] == 1
+    faith, rel = out["metrics"]["faithfulness"], out["metrics"]["answer_relevancy"]
+    assert (faith["n"], rel["n"], faith["scored_answers"], rel["scored_answers"]) == (4, 2, 6, 4)
+    assert 0 <= faith["right"] <= 4 and faith["trusted"] is False  # 4 pairs are too few to trust anyway
+    assert "judge check: 2/2" in p.stderr  # progress, one line per item when not on a terminal
+    again = core("judge", "check", "--limit", "2", "--json")
+    assert json.loads(again.stdout.strip().splitlines()[-1])["reused"] is True
+    assert "judge check:" not in again.stderr  # nothing was judged
+
+    settings = load_settings(env)
+    store = open_workspace(settings)
+    run = Run("r-cal", "2026-01-01T00:00:00", "kb", "default", 1, ("rag",), ("faithfulness", "answer_relevancy"),
+              "a", out["judge"], 4, "hybrid",
+              config={"judge_model": dataclasses.asdict(settings.judge_model), "relevancy_strictness": 1})
+    store.create_run(run)
+    shown = core("show", "r-cal", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["calibration"] == out["metrics"]
+    text = core("show", "r-cal")
+    assert "judge check: Faithfulness: the judge ranked faithful answers first in" in text.stdout
