@@ -1,7 +1,7 @@
 """Judge calibration benchmark: how well each judge ranks answers of known quality.
 
     python bench/judge_calibration.py [--limit 12] [--judge default] [--judge /path/model.gguf]
-                                      [--temperature 0] [--strictness 3]
+                                      [--temperature 0] [--strictness 3] [--prompts ragas|small]
 
 For each judge (default: the embedded SmolLM2-135M; `--judge` may repeat, a GGUF path, or
 `openai:MODEL@BASE_URL`) scores the first N calibration items through the same Scorer a run
@@ -39,6 +39,8 @@ def main() -> None:
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--strictness", type=int, default=3, help="questions generated per answer for relevancy")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--prompts", choices=("ragas", "small"), default="ragas",
+                   help="faithfulness prompts: RAGAS's stock ones or core/judge_prompts.py's")
     args = p.parse_args()
 
     from core.calibration import figures, run_check
@@ -49,7 +51,7 @@ def main() -> None:
     embedder = get_embedder("")
     for spec in args.judge or ["default"]:
         cfg = judge_config(spec, args.temperature)
-        scorer = Scorer(get_llm(cfg, args.threads), cfg, embedder, None, args.strictness)
+        scorer = Scorer(get_llm(cfg, args.threads), cfg, embedder, None, args.strictness, args.prompts)
         check = run_check(scorer, cfg, strictness=args.strictness, limit=args.limit,
                           progress=lambda done, total, what: print(f"  {done}/{total} {what}", file=sys.stderr,
                                                                    flush=True))
@@ -57,7 +59,7 @@ def main() -> None:
         faith, rel = f["faithfulness"]["pairs"], f["answer_relevancy"]["pairs"]
         unscored = sum(m["unscored"] for m in f.values())
         answers = sum(m["scored_answers"] for m in f.values())
-        print(f"{check.label} T={args.temperature} strictness={args.strictness} "
+        print(f"{check.label} prompts={args.prompts} T={args.temperature} strictness={args.strictness} "
               f"faithful>unfaithful={faith['unfaithful']['right']}/{faith['unfaithful']['n']} "
               f"subtle={faith['subtly_unfaithful']['right']}/{faith['subtly_unfaithful']['n']} "
               f"relevancy={rel['off_topic']['right']}/{rel['off_topic']['n']} "

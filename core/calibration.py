@@ -32,10 +32,9 @@ from core.models import METRIC_LABELS, Answer, JudgeCheck, Passage, Run
 CALIBRATION_FILE = DATA_DIR / "judge_calibration.json"
 # Bump when the judge's prompts change (here or in core/evaluate.py): old checks then no
 # longer describe the judge and are not reused.
-PROMPT_VERSION = "ragas-stock-1"
+PROMPT_VERSION = "1"
 TRUST_THRESHOLD = 0.8
 MIN_PAIRS = 10  # below this, a high accuracy is luck as much as skill
-ANSWERS = ("faithful", "unfaithful", "subtly_unfaithful", "off_topic")
 # which answers each metric scores, and the pairs (better, worse) it must rank
 SCORED = {"faithfulness": ("faithful", "unfaithful", "subtly_unfaithful"),
           "answer_relevancy": ("faithful", "off_topic")}
@@ -80,12 +79,13 @@ def set_version(path: Path = CALIBRATION_FILE) -> str:
 
 
 # -- identity -----------------------------------------------------------------------------
-def judge_identity(cfg: ModelConfig, strictness: int, path: Path = CALIBRATION_FILE) -> dict:
+def judge_identity(cfg: ModelConfig, strictness: int, prompts: str = "ragas",
+                   path: Path = CALIBRATION_FILE) -> dict:
     """Everything that changes what the judge says. The file name of a GGUF carries its
     quantisation (e.g. Q4_1); its size tells two files of one name apart."""
     ident = {"backend": cfg.backend, "label": model_label(cfg), "temperature": cfg.temperature,
-             "prompt_version": PROMPT_VERSION, "ragas": version("ragas"), "relevancy_strictness": strictness,
-             "calibration_set": set_version(path)}
+             "prompt_version": f"{prompts}:{PROMPT_VERSION}", "ragas": version("ragas"),
+             "relevancy_strictness": strictness, "calibration_set": set_version(path)}
     if cfg.backend == "embedded":
         from core.llm.embedded import default_gguf
 
@@ -112,7 +112,7 @@ def run_check(scorer, cfg: ModelConfig, *, strictness: int, limit: int | None = 
             raise RagEvalError(f"limit {limit}: use 1 or more calibration items")
         items = items[:limit]
     progress = progress or (lambda done, total, what: None)
-    identity = judge_identity(cfg, strictness)
+    identity = judge_identity(cfg, strictness, scorer.prompts)
     t0 = time.perf_counter()
     scores = []
     progress(0, len(items), "checking the judge")
@@ -154,8 +154,8 @@ def check_judge(store, make_scorer: Callable[[], object], cfg: ModelConfig, *, s
     return check, False
 
 
-def check_configured_judge(store, settings, embedder: Callable[[], object], *, cfg: ModelConfig | None = None, limit: int | None = None,
-                           force: bool = False, progress: Progress | None = None) -> tuple[JudgeCheck, bool]:
+def check_configured_judge(store, settings, embedder: Callable[[], object], *, cfg: ModelConfig | None = None,
+                           limit: int | None = None, force: bool = False, progress: Progress | None = None) -> tuple[JudgeCheck, bool]:
     """`check_judge` for the settings' judge (or `cfg`), as the CLI and the Settings page run it.
     `embedder` is called for the encoder only when a check runs. No judge cache: a check
     measures the judge, so its seconds must be the model's own."""
@@ -250,9 +250,9 @@ def judge_trust(store, judge: Run | ModelConfig | str, strictness: int = 3) -> d
     if isinstance(judge, ModelConfig):
         try:
             return figures(latest_check(store, judge_identity(judge, strictness)))
-        except OSError:  # the judge's GGUF file is gone: it cannot have been checked as it is
+        except (OSError, RagEvalError):  # its GGUF (or the embedded package) is gone: not checked as it is
             return figures(None)
-    current = {"prompt_version": PROMPT_VERSION, "calibration_set": set_version()}
+    current = {"prompt_version": f"ragas:{PROMPT_VERSION}", "calibration_set": set_version()}
     checks = [c for c in store.judge_checks(label=judge)
               if all(c.identity.get(k) == v for k, v in current.items())]
     return figures(max(checks, key=lambda c: (c.items, c.created_at), default=None))

@@ -195,7 +195,8 @@ def test_cli_judge_check_on_the_embedded_judge_is_stored_and_shown_with_runs(tmp
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["reused"] is False and out["items"] == 2
-    assert out["identity"]["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf" and out["identity"]["relevancy_strictness"] == 1
+    assert out["identity"]["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert out["identity"]["relevancy_strictness"] == 1
     faith, rel = out["metrics"]["faithfulness"], out["metrics"]["answer_relevancy"]
     assert (faith["n"], rel["n"], faith["scored_answers"], rel["scored_answers"]) == (4, 2, 6, 4)
     assert 0 <= faith["right"] <= 4 and faith["trusted"] is False  # 4 pairs are too few to trust anyway
