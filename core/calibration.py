@@ -155,7 +155,8 @@ def check_judge(store, make_scorer: Callable[[], object], cfg: ModelConfig, *, s
 
 
 def check_configured_judge(store, settings, embedder: Callable[[], object], *, cfg: ModelConfig | None = None,
-                           limit: int | None = None, force: bool = False, progress: Progress | None = None) -> tuple[JudgeCheck, bool]:
+                           limit: int | None = None, force: bool = False,
+                           progress: Progress | None = None) -> tuple[JudgeCheck, bool]:
     """`check_judge` for the settings' judge (or `cfg`), as the CLI and the Settings page run it.
     `embedder` is called for the encoder only when a check runs. No judge cache: a check
     measures the judge, so its seconds must be the model's own."""
