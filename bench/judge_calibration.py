@@ -64,6 +64,9 @@ def main() -> None:
               f"subtle={faith['subtly_unfaithful']['right']}/{faith['subtly_unfaithful']['n']} "
               f"relevancy={rel['off_topic']['right']}/{rel['off_topic']['n']} "
               f"unscored={unscored}/{answers} s/item={check.seconds / check.items:.1f}", flush=True)
+        for metric, m in f.items():  # why answers went unscored, on stderr beside the progress
+            for reason, n in m["unscored_reasons"].items():
+                print(f"  unscored {metric} {n}x: {reason}", file=sys.stderr)
 
 
 if __name__ == "__main__":
