@@ -143,6 +143,8 @@ def check_judge(store, make_scorer: Callable[[], object], cfg: ModelConfig, *, s
     """The stored check of this judge when it covers `limit` items (or the whole set),
     else a new one, stored. `make_scorer` is called only when a check must run, so a
     reused check loads no model. Returns (check, reused)."""
+    if limit is not None and limit < 1:
+        raise RagEvalError(f"limit {limit}: use 1 or more calibration items")
     items = load_items() if items is None else items
     total = len(items)
     if not force:

@@ -169,7 +169,7 @@ def cmd_show(args) -> int:
             mean = "—" if m["mean"] is None else f"{m['mean']:.3f}"
             print(f"  {MODE_LABELS[mode]:<10} {METRIC_LABELS[metric]:<17} mean {mean}  "
                   f"scored {m['n_scored']}  unscored {m['n_unscored']}  missing {m['n_missing']}")
-    for metric in {k for metrics in s["modes"].values() for k in metrics}:
+    for metric in [k for k in METRICS if any(k in metrics for metrics in s["modes"].values())]:
         print(f"  judge check: {s['calibration'][metric]['sentence']}")
     return 0
 
