@@ -238,6 +238,7 @@ def cmd_show(args) -> int:
         s["comparison"] = {m: f["comparison"] for m, f in res.findings.items()}
         s["findings"] = {m: {k: f[k] for k in ("sentence", "judge_noise", "noise_sentence")}
                          for m, f in res.findings.items()}
+        s["calibration"] = res.trust  # how the run's judge did on the calibration set, per metric
         print(json.dumps(s))
         return 0
     r = s["run"]
@@ -252,6 +253,9 @@ def cmd_show(args) -> int:
         print(f["sentence"])
         if f["noise_sentence"]:
             print(f"  {f['noise_sentence']}")
+    for metric in r["metrics"]:
+        if metric in res.trust:
+            print(f"  judge check: {res.trust[metric]['sentence']}")
     return 0
 
 
@@ -307,6 +311,37 @@ def cmd_kb(args) -> int:
             print(f"{kb}: {sum(s['documents'] for s in sources)} documents, {sum(s['chunks'] for s in sources)} chunks")
             for s in sources:
                 print(f"  {s['source']}\t{s['documents']} documents\t{s['chunks']} chunks")
+    return 0
+
+
+def cmd_judge(args) -> int:
+    """`judge check`: the configured judge (or --judge-model) against the calibration set."""
+    import dataclasses
+
+    from core.calibration import check_configured_judge, figures
+
+    settings, store = _context()
+    cfg = settings.judge_model
+    if args.judge_model:
+        cfg = dataclasses.replace(cfg, model=args.judge_model)
+    bar = _progress_bar("judge check")
+    try:
+        check, reused = check_configured_judge(store, settings, lambda: _embedder(settings), cfg=cfg,
+                                               limit=args.limit, force=args.force, progress=bar)
+    finally:
+        bar.close()
+    figs = figures(check)
+    if args.json:
+        print(json.dumps({"judge": check.label, "identity": check.identity, "items": check.items,
+                          "reused": reused, "checked_at": check.created_at, "metrics": figs}))
+        return 0
+    print(f"judge {check.label}: {check.items} calibration items, {check.seconds / check.items:.1f} s/item"
+          + (f" (stored check from {check.created_at}; --force to run it again)" if reused else ""))
+    for f in figs.values():
+        print(f"  {f['sentence']}")
+        if f["unscored"]:
+            reasons = "; ".join(f"{n}× {r}" for r, n in f["unscored_reasons"].items())
+            print(f"    unscored {f['unscored']}/{f['scored_answers']} answers: {reasons}")
     return 0
 
 
@@ -405,6 +440,15 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("kb", help="list knowledge bases and their sources")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_kb)
+
+    s = sub.add_parser("judge", help="check how well the judge ranks answers of known quality")
+    js = s.add_subparsers(dest="action", required=True)
+    c = js.add_parser("check", help="score the calibration set with the configured judge; stored per judge")
+    c.add_argument("--limit", type=int, help="only the first N calibration items")
+    c.add_argument("--judge-model", help="another GGUF path (embedded) or model name (endpoint) for this check")
+    c.add_argument("--force", action="store_true", help="run again even when this judge's check is stored")
+    c.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_judge)
     return p
 
 

@@ -151,8 +151,9 @@ class Scorer:
     """Scores answers with the configured judge; one per run."""
 
     def __init__(self, judge: LLM, cfg: ModelConfig, embedder: Embedder, cache: JudgeCache | None,
-                 strictness: int = 3):
+                 strictness: int = 3, prompts: str = "ragas"):
         self.judge, self.cfg, self.cache, self.strictness = judge, cfg, cache, strictness
+        self.prompts = prompts  # "ragas" (stock) or "small" (core/judge_prompts.py)
         self.embeddings = RagasEmbeddings(embedder)
 
     async def score(self, answer: Answer, evidence: list[Passage] | tuple[Passage, ...],
@@ -184,7 +185,13 @@ class Scorer:
         if not evidence:
             return None, "no passages were retrieved for this question, so there is no evidence to judge against", {}
         contexts = [p.text for p in evidence]
-        result = await Faithfulness(llm=judge).ascore(answer.question, answer.text, contexts)
+        metric = Faithfulness(llm=judge)
+        if self.prompts != "ragas":
+            from core.judge_prompts import PROMPTS
+
+            statement_prompt, nli_prompt = PROMPTS[self.prompts]
+            metric.statement_generator_prompt, metric.nli_statement_prompt = statement_prompt(), nli_prompt()
+        result = await metric.ascore(answer.question, answer.text, contexts)
         statements = next((out["statements"] for name, out in judge.log if name == "StatementGeneratorOutput"), [])
         verdicts = next((out["statements"] for name, out in judge.log if name == "NLIStatementOutput"), [])
         details = {"statements": statements,

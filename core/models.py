@@ -166,3 +166,16 @@ class Run:
     cancel_requested: bool = False
     worker: str = ""  # "host:pid" of the process executing it, to tell a live run from a dead one
     config: dict = field(default_factory=dict)  # model configs and settings: enough to resume
+
+
+@dataclass(frozen=True)
+class JudgeCheck:
+    """A judge's scores on the calibration set, stored under the judge's identity."""
+
+    judge_key: str  # hash of `identity`: a check is reused until any part of it changes
+    identity: dict  # backend, model, file/quantisation, prompt version, temperature, strictness, set
+    label: str  # the judge's label, as runs record it
+    created_at: str
+    items: int  # calibration items scored (a --limit makes this fewer than the set holds)
+    seconds: float  # wall-clock time of the whole check
+    scores: tuple[dict, ...]  # {"item", "answer", "metric", "value", "reason"}; value None = unscored

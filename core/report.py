@@ -18,12 +18,15 @@ from plotly.offline import get_plotlyjs
 from core import charts, stats
 from core.export import csv_bytes
 from core.models import METRIC_LABELS, MODE_LABELS
+from core.calibration import judge_trust
 from core.runs import summary
 from core.store import Store
 from core.variance import repeat_frame
 
 EXAMPLES = 3  # best and worst questions shown side by side
 FORMATS = ("html", "csv", "parquet", "json")
+TRUST_WORDS = {True: "trustworthy for this judge", False: "not trustworthy for this judge",
+               None: "not known to be trustworthy (this judge was never checked)"}
 
 METHOD = {
     "faithfulness": "the share of the answer's statements that the retrieved passages support. The judge splits "
@@ -44,6 +47,7 @@ class Results:
     frame: pd.DataFrame  # the tidy scores frame (core.stats.score_frame)
     repeats: pd.DataFrame  # extra judgings for judge variance (core.variance.repeat_frame); may be empty
     findings: dict  # core.stats.findings: per metric comparison, sentence, judge noise
+    trust: dict  # core.calibration.judge_trust: per metric, how the run's judge did on the calibration set
 
     @property
     def both_modes(self) -> bool:
@@ -56,7 +60,8 @@ def results(store: Store, run_id: str) -> Results:
     repeats = repeat_frame(store, run_id)
     metrics = list(s["run"]["metrics"])
     both = {"llm_only", "rag"} <= set(s["modes"])
-    return Results(s, df, repeats, stats.findings(df, metrics, repeats) if both else {})
+    return Results(s, df, repeats, stats.findings(df, metrics, repeats) if both else {},
+                   judge_trust(store, store.run(run_id)))
 
 
 def items_frame(summary: dict) -> pd.DataFrame:
@@ -90,14 +95,13 @@ def export_bytes(res: Results, fmt: str) -> bytes:
         df.to_parquet(buf, index=False)
         return buf.getvalue()
     if fmt == "json":
-        doc = {"run": res.summary["run"], "findings": res.findings, "items": json.loads(df.to_json(orient="records"))}
+        doc = {"run": res.summary["run"], "findings": res.findings, "calibration": res.trust, "items": json.loads(df.to_json(orient="records"))}
         return json.dumps(doc, indent=2).encode("utf-8")
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS[1:])}")
 
 
-def html_report(res: Results, trust: dict | None = None) -> str:
-    """The report as one HTML document; `trust` (optional) maps a metric to a sentence about
-    the judge's calibration."""
+def html_report(res: Results) -> str:
+    """The report as one HTML document."""
     summary, df, findings, both = res.summary, res.frame, res.findings, res.both_modes
     run = summary["run"]
     metrics = list(run["metrics"])
@@ -110,12 +114,12 @@ def html_report(res: Results, trust: dict | None = None) -> str:
         if df["category"].ne("").any():
             figures.append(charts.category_differences(stats.by_category(df, metrics)))
     figures += [charts.distributions(df), charts.scatter(df)]
-    parts = [_setup(run), _headline(findings, trust, both), "<h2>Charts</h2>"]
+    parts = [_setup(run), _headline(findings, both), _trust(res.trust, metrics), "<h2>Charts</h2>"]
     parts += [f'<div class="chart">{f.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG)}</div>'
               for f in figures]
     if both:
         parts.append(_examples(summary, df, metrics))
-    parts.append(_method(run, metrics, trust))
+    parts.append(_method(run, metrics))
     title = f"RAG evaluation · {run['question_set']} on {run['kb']}"
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{_CSS}</style>"
@@ -154,16 +158,26 @@ def _setup(run: dict) -> str:
     return f"<h2>Setup</h2><table class=\"setup\">{body}</table>"
 
 
-def _headline(findings: dict, trust: dict | None, both: bool) -> str:
+def _headline(findings: dict, both: bool) -> str:
     if not both:
         return "<h2>Findings</h2><p class=\"note\">This run has one mode only, so there is no comparison.</p>"
     out = ["<h2>Findings</h2>"]
-    for metric, f in findings.items():
+    for f in findings.values():
         out.append(f'<p class="finding">{_e(f["sentence"])}</p>')
         if f.get("noise_sentence"):
             out.append(f'<p class="note">{_e(f["noise_sentence"])}</p>')
-        if trust and trust.get(metric):
-            out.append(f'<p class="warn">{_e(trust[metric])}</p>')
+    return "".join(out)
+
+
+def _trust(trust: dict, metrics: list[str]) -> str:
+    """How far each metric's scores can be trusted, from the judge's calibration check."""
+    out = ["<h2>Can the judge be trusted?</h2>"]
+    for m in metrics:
+        t = trust.get(m)
+        if t:
+            verdict = TRUST_WORDS[t["trusted"]]
+            out.append(f'<p class="{"note" if t["trusted"] else "warn"}"><b>{_e(METRIC_LABELS[m])}: {verdict}.</b> '
+                       f'{_e(t["sentence"])}</p>')
     return "".join(out)
 
 
@@ -194,13 +208,15 @@ def _examples(summary: dict, df: pd.DataFrame, metrics: list[str]) -> str:
     return "".join(out)
 
 
-def _method(run: dict, metrics: list[str], trust: dict | None) -> str:
+def _method(run: dict, metrics: list[str]) -> str:
     items = "".join(f"<li><b>{_e(METRIC_LABELS[m])}</b>: {_e(METHOD[m])}</li>" for m in metrics if m in METHOD)
     return (
         "<h2>Method</h2><ul>" + items + "</ul>"
         f"<p>Scores were computed with RAGAS by the judge model <b>{_e(run['judge_model'])}</b>. A score the judge "
         "could not give is reported as unscored with its reason, never as zero, and is left out of the means and "
-        "comparisons (the counts say how many).</p>"
+        "comparisons (the counts say how many). The judge itself is checked on a calibration set of answers "
+        "known to be faithful, contradicting, subtly wrong or off-topic; a metric whose judge ranked the better "
+        "answer first in fewer than 80% of the pairs is marked as not trustworthy.</p>"
         "<p>Each comparison pairs the two modes on the questions scored in both. The interval in brackets is a 95% "
         f"paired bootstrap confidence interval of the mean difference ({stats.RESAMPLES:,} resamples): if it "
         "excludes 0, the difference is unlikely to be chance among these questions. p is a Wilcoxon signed-rank "

@@ -8,6 +8,7 @@ Tables
     answers         one row per (run, question, mode), written as each completes
     scores          one row per (run, question, mode, metric), written as each completes
     judge_repeats   extra judgings of a run's answers, to measure the judge's own noise
+    judge_checks    one row per calibration check of a judge, keyed by the judge's identity
 """
 from __future__ import annotations
 
@@ -339,6 +340,24 @@ class Store:
         return self._rows("judge_repeats", REPEATS, f"run_id = {quote(run_id)}")
 
 
+    # -- judge checks (appended: the calibration of a judge, keyed by its identity) -------
+    def add_judge_check(self, check) -> None:
+        row = asdict(check)
+        row["identity"], row["scores"] = json.dumps(check.identity, sort_keys=True), json.dumps(list(check.scores))
+        self._table("judge_checks", JUDGE_CHECKS).add([row])
+
+    def judge_checks(self, judge_key: str | None = None, label: str | None = None) -> list:
+        """Stored judge checks, newest first; filtered by identity key or by label."""
+        from core.models import JudgeCheck
+
+        where = (f"judge_key = {quote(judge_key)}" if judge_key is not None
+                 else f"label = {quote(label)}" if label is not None else None)
+        rows = self._rows("judge_checks", JUDGE_CHECKS, where)
+        out = [JudgeCheck(**{**r, "identity": json.loads(r["identity"]), "scores": tuple(json.loads(r["scores"]))})
+               for r in rows]
+        return sorted(out, key=lambda c: c.created_at, reverse=True)
+
+
 def _run_row(run: Run) -> dict:
     row = asdict(run)
     row["modes"], row["metrics"] = json.dumps(list(run.modes)), json.dumps(list(run.metrics))
@@ -357,3 +376,9 @@ def _run_from_row(r: dict) -> Run:
 def get_store(uri: str) -> Store:
     """The process-wide connection to one database."""
     return Store(uri)
+
+
+JUDGE_CHECKS = pa.schema([
+    ("judge_key", pa.string()), ("identity", pa.string()), ("label", pa.string()), ("created_at", pa.string()),
+    ("items", pa.int32()), ("seconds", pa.float64()), ("scores", pa.string()),
+])

@@ -19,6 +19,7 @@ if res.both_modes:
         for f in res.findings.values():
             st.markdown(ui.md(f["sentence"]))
 ui.demo_judge_note(run["judge_model"])
+ui.trust_marks(res.trust, run["metrics"])
 
 name = f"rag-eval-{run_id}"
 c1, c2, c3, c4 = st.columns(4)

@@ -17,6 +17,7 @@ st.caption(f"Question set **{run['question_set']}** v{run['question_set_version'
            f"**{run['kb']}** · top-{run['top_k']} {run['search_mode']} · answers by {ui.md(run['answer_model'])} · "
            f"judged by {ui.md(run['judge_model'])} · status {run['status']}")
 ui.demo_judge_note(run["judge_model"])
+ui.trust_marks(res.trust, run["metrics"])
 st.info("Both modes' faithfulness is judged against the **same** passages, those retrieved for each "
         "question, so the comparison is like for like.", icon=":material/balance:")
 

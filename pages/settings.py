@@ -1,8 +1,11 @@
-"""Settings: models and endpoints, embedding model, chunking, retrieval, storage."""
+"""Settings: models and endpoints, judge check, embedding model, chunking, retrieval, storage."""
+import dataclasses
+import json
 import os
 
 import streamlit as st
 
+from core.calibration import check_configured_judge
 from core.config import PREFIX, ModelConfig, load_settings, save_values, saved_values
 from core.llm import get_llm
 from pages import ui
@@ -61,6 +64,24 @@ def model_section(role: str, cfg: ModelConfig):
 model_section("ANSWER", settings.answer_model)
 model_section("JUDGE", settings.judge_model)
 ui.demo_judge_note("embedded:" if settings.judge_model.backend == "embedded" else "")
+
+st.subheader("Check the judge")
+st.caption("Scores the calibration set (answers of known quality, written by us) with the saved judge and "
+           "counts how often it ranks the better answer first. A metric is trusted only at 80% or more. "
+           "The result is stored for this judge and shown beside its scores until the judge changes.")
+judge_json = json.dumps(dataclasses.asdict(settings.judge_model))
+ui.draw_calibration(ui.judge_trust(judge_json, settings.relevancy_strictness))
+c1, c2 = st.columns([1, 2])
+with c1:
+    limit = st.number_input("Calibration items (0 = all)", min_value=0, value=0, step=1, key="settings_check_limit")
+if st.button("Check the judge", key="settings_check_judge", icon=":material/fact_check:"):
+    with ui.guard("judge check"):
+        bar = st.progress(0.0, text="Loading the judge…")
+        check_configured_judge(
+            ui.store(), settings, lambda: ui.embedder(settings.embedding_model), limit=int(limit) or None,
+            force=True, progress=lambda done, total, what: bar.progress(done / total, text=f"{done}/{total} {what}"))
+        ui.refresh()
+        st.rerun()
 
 st.subheader("Retrieval and chunking")
 c1, c2 = st.columns(2)

@@ -137,3 +137,48 @@ def results(run_id: str):
     from core.report import results as run_results
 
     return run_results(store(), run_id)
+
+
+@st.cache_data(show_spinner=False, ttl=3)
+def judge_trust(judge_config: str, strictness: int) -> dict:
+    """The calibration figures of a judge (a ModelConfig as JSON, so it caches by value)."""
+    import json
+
+    from core.calibration import judge_trust as trust
+    from core.config import ModelConfig
+
+    return trust(store(), ModelConfig(**json.loads(judge_config)), strictness)
+
+
+def trust_marks(trust: dict, metrics) -> None:
+    """Beside the scores: per metric, whether the run's judge can be trusted on it, in words."""
+    from core.models import METRIC_LABELS
+    from core.report import TRUST_WORDS
+
+    for m in metrics:
+        t = trust.get(m)
+        if t is None:
+            continue
+        line = f"**{METRIC_LABELS[m]}: {TRUST_WORDS[t['trusted']]}.** {md(t['sentence'])}"
+        if t["trusted"]:
+            st.success(line, icon=":material/verified:")
+        else:
+            st.warning(line + " Check the judge in Settings.", icon=":material/gavel:")
+
+
+def draw_calibration(figures: dict) -> None:
+    """Per metric, how the judge did on the calibration set, in words a stakeholder reads.
+    The sentences hold only our own words and numbers; st.text keeps them inert anyway."""
+    from core.models import METRIC_LABELS
+
+    for metric, f in figures.items():
+        icon = {True: ":material/verified:", False: ":material/warning:", None: ":material/help:"}[f["trusted"]]
+        verdict = {True: "trustworthy", False: "not trustworthy", None: "not checked"}[f["trusted"]]
+        with st.container(border=True):
+            st.markdown(f"{icon} **{METRIC_LABELS[metric]}: {verdict}**")
+            st.text(f["sentence"])
+            if f.get("checked"):
+                st.caption(f"{f['items']} calibration items · {f['seconds_per_item']:.1f} s per item · "
+                           f"{f['unscored']}/{f['scored_answers']} answers unscored · checked {f['checked_at'][:16]}")
+                for reason, n in f["unscored_reasons"].items():
+                    st.text(f"unscored {n}×: {reason}")

@@ -144,3 +144,36 @@ def test_rejudge_measures_the_judges_noise(contrasted_run, settings, store, embe
     # deleting the run deletes its repeat judgings too
     assert cli(capsys, "runs", "delete", contrasted_run)[0] == 0
     assert store.repeats(contrasted_run) == []
+
+
+def test_judge_calibration_reaches_show_report_and_results(contrasted_run, settings, store, embedder, tmp_path,
+                                                           capsys):
+    from streamlit.testing.v1 import AppTest
+
+    from core.calibration import check_judge
+    from core.config import PROJECT_ROOT, ModelConfig
+    from core.evaluate import Scorer
+    from tests.test_calibration import ITEMS, scripted_judge
+
+    out = tmp_path / "before.html"
+    cli(capsys, "report", contrasted_run, "--out", str(out))
+    assert "Faithfulness: not known to be trustworthy (this judge was never checked).</b>" in out.read_text()
+
+    run = store.run(contrasted_run)
+    cfg = ModelConfig(**run.config["judge_model"])
+    check_judge(store, lambda: Scorer(FakeLLM(scripted_judge), cfg, embedder, cache=None, strictness=1), cfg,
+                strictness=run.config["relevancy_strictness"], items=ITEMS)
+    shown = json.loads(cli(capsys, "show", contrasted_run, "--json")[1][-1])
+    faith = shown["calibration"]["faithfulness"]
+    assert faith["checked"] and faith["trusted"] is False and faith["n"] == 6
+    out = tmp_path / "after.html"
+    cli(capsys, "report", contrasted_run, "--out", str(out))
+    assert f"Faithfulness: not trustworthy for this judge.</b> {faith['sentence']}" in out.read_text()
+
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/results.py")
+    at.query_params["run"] = contrasted_run
+    at.run()
+    assert not at.exception
+    warned = [w.value for w in at.warning if "not trustworthy for this judge" in w.value]
+    assert len(warned) == 2 and warned[0].startswith("**Faithfulness: not trustworthy")
