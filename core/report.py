@@ -169,15 +169,19 @@ def _headline(findings: dict, both: bool) -> str:
     return "".join(out)
 
 
+def trust_line(metric: str, t: dict) -> str:
+    """One metric's trust verdict and the calibration figures behind it, in plain words."""
+    label = METRIC_LABELS[metric]
+    detail = t["sentence"].removeprefix(f"{label}: ")
+    return f"{label}: {TRUST_WORDS[t['trusted']]}. {detail[:1].upper()}{detail[1:]}"
+
+
 def _trust(trust: dict, metrics: list[str]) -> str:
     """How far each metric's scores can be trusted, from the judge's calibration check."""
     out = ["<h2>Can the judge be trusted?</h2>"]
     for m in metrics:
-        t = trust.get(m)
-        if t:
-            verdict = TRUST_WORDS[t["trusted"]]
-            out.append(f'<p class="{"note" if t["trusted"] else "warn"}"><b>{_e(METRIC_LABELS[m])}: {verdict}.</b> '
-                       f'{_e(t["sentence"])}</p>')
+        if m in trust:
+            out.append(f'<p class="{"note" if trust[m]["trusted"] else "warn"}">{_e(trust_line(m, trust[m]))}</p>')
     return "".join(out)
 
 

@@ -152,18 +152,16 @@ def judge_trust(judge_config: str, strictness: int) -> dict:
 
 def trust_marks(trust: dict, metrics) -> None:
     """Beside the scores: per metric, whether the run's judge can be trusted on it, in words."""
-    from core.models import METRIC_LABELS
-    from core.report import TRUST_WORDS
+    from core.report import trust_line
 
+    lines = {True: [], False: []}
     for m in metrics:
-        t = trust.get(m)
-        if t is None:
-            continue
-        line = f"**{METRIC_LABELS[m]}: {TRUST_WORDS[t['trusted']]}.** {md(t['sentence'])}"
-        if t["trusted"]:
-            st.success(line, icon=":material/verified:")
-        else:
-            st.warning(line + " Check the judge in Settings.", icon=":material/gavel:")
+        if m in trust:
+            lines[bool(trust[m]["trusted"])].append(trust_line(m, trust[m]))  # our own words and numbers
+    if lines[False]:
+        st.warning("\n\n".join(lines[False]) + "\n\nCheck the judge in Settings.", icon=":material/gavel:")
+    if lines[True]:
+        st.success("\n\n".join(lines[True]), icon=":material/verified:")
 
 
 def draw_calibration(figures: dict) -> None:

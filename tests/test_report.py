@@ -157,7 +157,7 @@ def test_judge_calibration_reaches_show_report_and_results(contrasted_run, setti
 
     out = tmp_path / "before.html"
     cli(capsys, "report", contrasted_run, "--out", str(out))
-    assert "Faithfulness: not known to be trustworthy (this judge was never checked).</b>" in out.read_text()
+    assert "Faithfulness: not known to be trustworthy (this judge was never checked). This judge" in out.read_text()
 
     run = store.run(contrasted_run)
     cfg = ModelConfig(**run.config["judge_model"])
@@ -168,7 +168,8 @@ def test_judge_calibration_reaches_show_report_and_results(contrasted_run, setti
     assert faith["checked"] and faith["trusted"] is False and faith["n"] == 6
     out = tmp_path / "after.html"
     cli(capsys, "report", contrasted_run, "--out", str(out))
-    assert f"Faithfulness: not trustworthy for this judge.</b> {faith['sentence']}" in out.read_text()
+    detail = faith["sentence"].removeprefix("Faithfulness: ")
+    assert f"Faithfulness: not trustworthy for this judge. {detail[0].upper()}{detail[1:]}" in out.read_text()
 
     at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
     at.switch_page("pages/results.py")
@@ -176,4 +177,5 @@ def test_judge_calibration_reaches_show_report_and_results(contrasted_run, setti
     at.run()
     assert not at.exception
     warned = [w.value for w in at.warning if "not trustworthy for this judge" in w.value]
-    assert len(warned) == 2 and warned[0].startswith("**Faithfulness: not trustworthy")
+    assert len(warned) == 1 and warned[0].startswith("Faithfulness: not trustworthy for this judge. The judge")
+    assert "Answer relevancy: not trustworthy for this judge." in warned[0]
