@@ -56,12 +56,10 @@ class Results:
 
 def results(store: Store, run_id: str) -> Results:
     s = summary(store, run_id)
-    df = stats.score_frame(s)
-    repeats = repeat_frame(store, run_id)
-    metrics = list(s["run"]["metrics"])
-    both = {"llm_only", "rag"} <= set(s["modes"])
-    return Results(s, df, repeats, stats.findings(df, metrics, repeats) if both else {},
-                   judge_trust(store, store.run(run_id)))
+    res = Results(s, stats.score_frame(s), repeat_frame(store, run_id), {}, judge_trust(store, store.run(run_id)))
+    if res.both_modes:
+        res.findings = stats.findings(res.frame, list(s["run"]["metrics"]), res.repeats)
+    return res
 
 
 def items_frame(summary: dict) -> pd.DataFrame:

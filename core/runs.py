@@ -186,10 +186,16 @@ class Executor:
         return state["cancelled"]
 
     async def _evidence(self, q: Question, rag_answer: Answer | None) -> tuple[Passage, ...]:
-        if rag_answer is not None and rag_answer.passages:
-            return rag_answer.passages  # the evidence the RAG answer actually saw
-        return tuple(await asyncio.to_thread(retrieval.search, self.store, self.run.kb, q.question, self.embedder,
-                                             self.run.top_k, self.run.search_mode))
+        return await asyncio.to_thread(evidence, self.store, self.run, q.question, rag_answer, self.embedder)
+
+
+def evidence(store: Store, run: Run, question: str, rag_answer: Answer | None,
+             embedder: Embedder) -> tuple[Passage, ...]:
+    """What both modes' answers to a question are judged against: the passages the RAG
+    answer actually saw, else those the run's retrieval finds for the question."""
+    if rag_answer is not None and rag_answer.passages:
+        return rag_answer.passages
+    return tuple(retrieval.search(store, run.kb, question, embedder, run.top_k, run.search_mode))
 
 
 def missing_answer(run_id: str, q: Question, mode: str) -> Answer:

@@ -12,12 +12,12 @@ from dataclasses import replace
 
 import pandas as pd
 
-from core import retrieval
 from core.config import ModelConfig, Settings
 from core.embeddings import Embedder
 from core.errors import ConfigError
 from core.evaluate import Scorer
 from core.llm import LLM, get_llm
+from core.runs import evidence
 from core.store import Store
 
 DEFAULT_REPEATS = 3
@@ -49,13 +49,11 @@ def rejudge(store: Store, settings: Settings, embedder: Embedder, run_id: str, *
             if (a.question_id, a.mode, metric, r) not in have]
     progress = progress or (lambda done, total, what: None)
     progress(0, len(todo), "starting")
-    evidence: dict[str, tuple] = {}
+    judged_against: dict[str, tuple] = {}
     for n, (a, metric, r) in enumerate(todo, 1):
-        if a.question_id not in evidence:  # the passages the run judged against
-            got = rag.get(a.question_id)
-            evidence[a.question_id] = got.passages if got and got.passages else tuple(retrieval.search(
-                store, run.kb, a.question, embedder, run.top_k, run.search_mode))
-        store.add_repeat(asyncio.run(scorer.score(a, evidence[a.question_id], metric)), r, temperature)
+        if a.question_id not in judged_against:
+            judged_against[a.question_id] = evidence(store, run, a.question, rag.get(a.question_id), embedder)
+        store.add_repeat(asyncio.run(scorer.score(a, judged_against[a.question_id], metric)), r, temperature)
         progress(n, len(todo), f"{a.question_id} {a.mode} {metric} #{r + 1}")
     store.optimize("judge_repeats")
     return len(todo)
