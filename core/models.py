@@ -101,6 +101,19 @@ class Completion:
 
 
 @dataclass(frozen=True)
+class TokenLogprobs:
+    """A text's tokens as a model reads them after a prompt: where each starts in the text
+    (characters) and its log-probability given the prompt and the tokens before it."""
+
+    tokens: tuple[str, ...]
+    offsets: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    top_logprobs: tuple[float, ...] = ()  # log p of the model's own likeliest token at each position
+    prompt_tokens: int = 0
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class Answer:
     """One mode's answer to one question of a run."""
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 
-from core.models import Completion
+from core.errors import ModelError
+from core.models import Completion, TokenLogprobs
 
 Messages = list[dict[str, str]]  # OpenAI-style [{"role": ..., "content": ...}]
 
@@ -31,3 +32,9 @@ class LLM(ABC):
     def _complete(self, messages: Messages, *, schema: dict | None, max_tokens: int,
                   temperature: float) -> Completion:
         ...
+
+    def continuation_logprobs(self, messages: Messages, continuation: str) -> TokenLogprobs:
+        """The log-probability of each token of `continuation` as the assistant's reply to
+        `messages` (no generation). Backends that cannot say raise ModelError."""
+        raise ModelError(f"{self.id} cannot report token log-probabilities; the likelihood judge needs an "
+                         "embedded (GGUF) judge model, or choose the RAGAS faithfulness judge")

@@ -4,15 +4,18 @@ The judge's JSON is grammar-constrained from the schema, so a small model cannot
 malformed JSON (it can still emit wrong content)."""
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import threading
 import time
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from core.errors import ModelError
 from core.llm.base import LLM, Messages
-from core.models import Completion
+from core.models import Completion, TokenLogprobs
 
 
 def default_gguf() -> str:
@@ -27,8 +30,29 @@ def default_gguf() -> str:
     return str(found[0])
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, n_ctx: int, threads: int):
+LIKELIHOOD_CONTEXTS = 2  # one keeps the evidence prompt's prefix, one the question-only prompt's
+
+
+@lru_cache(maxsize=8)
+def file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a model file (cached per size and mtime): two different `model.gguf` files
+    are two judges."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def gguf_digest(path: str) -> str:
+    st = Path(path).stat()
+    return file_digest(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, n_ctx: int, threads: int, slot: int = 0):
+    """The llama.cpp context for a model; `slot` > 0 are extra contexts over the same weights
+    (memory-mapped, so shared) that keep their own KV cache for likelihood passes."""
     from llama_cpp import Llama
 
     if not Path(path).is_file():
@@ -47,8 +71,12 @@ class EmbeddedLLM(LLM):
         super().__init__()
         self.path = model or default_gguf()
         self.n_ctx = n_ctx
-        self.id = f"embedded:{Path(self.path).name}"
+        self.threads = threads
         self._llama, self._lock = _load(self.path, n_ctx, threads)
+        # the file's content, not its name, says which model this is (two `model.gguf` differ)
+        self.id = f"embedded:{Path(self.path).name}#{gguf_digest(self.path)[:12]}"
+        self._pool_lock = threading.Lock()
+        self._last_used: dict[int, float] = {}
 
     def _complete(self, messages: Messages, *, schema, max_tokens, temperature) -> Completion:
         kwargs = {}
@@ -66,3 +94,107 @@ class EmbeddedLLM(LLM):
                           prompt_tokens=usage.get("prompt_tokens", 0),
                           completion_tokens=usage.get("completion_tokens", 0),
                           latency_s=time.perf_counter() - t0)
+
+    # -- likelihood ------------------------------------------------------------------------
+    def continuation_logprobs(self, messages: Messages, continuation: str) -> TokenLogprobs:
+        """One forward pass over the chat prompt and `continuation`, reading the logits only
+        at the continuation's positions (a full logits matrix would be n_vocab floats per
+        token). The KV cache keeps what the previous call shared with this one, so judging a
+        second answer against the same evidence decodes only the answer."""
+        t0 = time.perf_counter()
+        prompt = _chat_prompt(self._llama, messages)
+        llama, lock = self._context_for(prompt)
+        with lock:
+            cont = llama.tokenize(continuation.encode(), add_bos=False)
+            pieces = [llama.detokenize([t]) for t in cont]
+            tokens = prompt + cont
+            if len(tokens) > self.n_ctx:
+                raise ModelError(f"the evidence, question and answer are {len(tokens)} tokens, more than the judge's "
+                                 f"context window of {self.n_ctx} (RAGEVAL_JUDGE_N_CTX); lower top-k or raise it")
+            logprobs, top = _decode_logprobs(llama, tokens, len(prompt))
+        return TokenLogprobs(tuple(p.decode("utf-8", "replace") for p in pieces), _char_offsets(continuation, pieces),
+                             tuple(logprobs.tolist()), tuple(top.tolist()), len(prompt), time.perf_counter() - t0)
+
+
+    def _context_for(self, prompt: list[int]):
+        """Of LIKELIHOOD_CONTEXTS contexts, the one whose KV cache shares the most of `prompt`
+        (the least recently used when none shares much): judging against evidence and
+        without it alternate, and each keeps its own prefix."""
+        with self._pool_lock:
+            pool = {slot: _load(self.path, self.n_ctx, self.threads, slot) for slot in range(1, LIKELIHOOD_CONTEXTS + 1)}
+            shared = {slot: _common_prefix(llama.input_ids[: llama.n_tokens], prompt) for slot, (llama, _) in pool.items()}
+            best = max(shared, key=shared.get)
+            if shared[best] < len(prompt) // 2:
+                best = min(pool, key=lambda slot: self._last_used.get(slot, 0.0))
+            self._last_used[best] = time.monotonic()
+            return pool[best]
+
+
+def _common_prefix(cached, tokens: list[int]) -> int:
+    n = min(len(cached), len(tokens))
+    if n == 0:
+        return 0
+    differs = np.flatnonzero(np.asarray(cached[:n]) != np.asarray(tokens[:n]))
+    return int(differs[0]) if differs.size else n
+
+
+def _chat_prompt(llama, messages: Messages) -> list[int]:
+    """The prompt tokens create_chat_completion would feed the model, generation prompt included."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+        return llama.tokenize((text + "<|im_start|>assistant\n").encode(), add_bos=True, special=True)
+    special = lambda i: llama.detokenize([i], special=True).decode("utf-8", "replace") if i != -1 else ""  # noqa: E731
+    result = Jinja2ChatFormatter(template, special(llama.token_eos()), special(llama.token_bos()))(messages=messages)
+    return llama.tokenize(result.prompt.encode(), add_bos=not result.added_special, special=True)
+
+
+def _decode_logprobs(llama, tokens: list[int], n_prompt: int) -> tuple[np.ndarray, np.ndarray]:
+    """log p(tokens[i] | tokens[:i]) for every i >= n_prompt, and the log-probability of the
+    model's own likeliest token there; decoding in batches with the logits flag set only
+    where a continuation token is predicted."""
+    import llama_cpp
+
+    n_vocab, n_batch = llama.n_vocab(), llama.n_batch
+    keep = min(_common_prefix(llama.input_ids[: llama.n_tokens], tokens), n_prompt - 1)
+    llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(llama.ctx), -1, keep, -1)
+    llama.n_tokens = keep
+    batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+    out, top_out = [], []
+    try:
+        for lo in range(keep, len(tokens), n_batch):
+            chunk = tokens[lo: lo + n_batch]
+            wanted = []
+            batch.n_tokens = len(chunk)
+            for j, tok in enumerate(chunk):
+                pos = lo + j
+                batch.token[j], batch.pos[j], batch.n_seq_id[j], batch.seq_id[j][0] = tok, pos, 1, 0
+                flag = n_prompt - 1 <= pos < len(tokens) - 1
+                batch.logits[j] = flag
+                if flag:
+                    wanted.append(tokens[pos + 1])
+            if llama_cpp.llama_decode(llama.ctx, batch) != 0:
+                raise ModelError("llama.cpp could not evaluate the judge's prompt")
+            llama.input_ids[lo: lo + len(chunk)] = chunk
+            llama.n_tokens = lo + len(chunk)
+            if wanted:
+                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llama.ctx), shape=(len(wanted), n_vocab))
+                top = logits.max(axis=1, keepdims=True)
+                norm = np.log(np.exp(logits - top).sum(axis=1)) + top[:, 0]
+                out.append(logits[np.arange(len(wanted)), wanted] - norm)
+                top_out.append(top[:, 0] - norm)
+    finally:
+        llama_cpp.llama_batch_free(batch)
+    return (np.concatenate(out), np.concatenate(top_out)) if out else (np.zeros(0), np.zeros(0))
+
+
+def _char_offsets(text: str, pieces: list[bytes]) -> tuple[int, ...]:
+    """Where each token starts in `text`, in characters (tokens are byte pieces: a character
+    split over two tokens starts at the first)."""
+    data, offsets, at = text.encode(), [], 0
+    for p in pieces:
+        offsets.append(len(data[:at].decode("utf-8", "ignore")))
+        at += len(p)
+    return tuple(offsets)
