@@ -181,15 +181,18 @@ def cmd_runs_delete(args) -> int:
 
 
 def _execute(settings, store, run_id: str, rescore: bool = False) -> int:
-    from core.runs import Executor
+    """Execute a run; exit 0 only when it is done (every item answered and scored, or failed for
+    good), 3 when it is incomplete (retryable failures left), cancelled or failed."""
+    from core.runs import Executor, counts_line
 
     bar = _progress_bar(f"run {run_id}")
     try:
         outcome = Executor(store, settings, _embedder(settings), run_id, progress=bar).execute(rescore=rescore)
     finally:
         bar.close()
+    hint = f"; `python -m core resume {run_id}` retries what may pass" if outcome.run.status == "incomplete" else ""
     print(f"run {run_id} {outcome.run.status}: {outcome.answered} answers and {outcome.scored} scores computed "
-          f"in {outcome.seconds:.1f} s", file=sys.stderr)
+          f"in {outcome.seconds:.1f} s; {counts_line(outcome.counts)}{hint}", file=sys.stderr)
     print(run_id)
     return 0 if outcome.run.status == "done" else 3
 
