@@ -80,7 +80,7 @@ def main() -> None:
                                        for i in range(args.questions)])
 
     cols = ("expected", "present", "scored", "retryable", "final", "lost")
-    print(f"{'case':<18} {'':<7}" + "".join(f"{c:>10}" for c in cols) + f"  {'status':<11} calls  seconds")
+    print(f"{'case':<21} {'':<7}" + "".join(f"{c:>10}" for c in cols) + f"  {'status':<11} calls  seconds")
     cases = [(f, side) for f in FAULTS for side in ("answer", "judge")] + [("mix", "all")]
     for n, (fault, side) in enumerate(cases):
         # each case has its own judge cache, so no case is answered from another's
@@ -96,7 +96,7 @@ def main() -> None:
         rows.append(("after", item_counts(store, run.id), out.run.status, server.total(), time.perf_counter() - t0))
         for when, c, status, calls, seconds in rows:
             name = f"{fault} on {side}" if when == "before" else ""
-            print(f"{name:<18} {when:<7}" + "".join(f"{c[k]:>10}" for k in cols) +
+            print(f"{name:<21} {when:<7}" + "".join(f"{c[k]:>10}" for k in cols) +
                   f"  {status:<11} {calls:>5}  {seconds:7.1f}")
     server.close()
 

@@ -35,7 +35,8 @@ class ModelConfig:
     n_ctx: int = 4096
     # An endpoint call that fails in a way that may pass (timeout, 429, 5xx, reset, malformed
     # response) is tried again up to `retries` times, after `backoff_s`, then twice that, ...,
-    # each wait at most `backoff_max_s` (a server's Retry-After is honoured up to that cap).
+    # each wait at most `backoff_max_s` (a server's Retry-After is honoured up to that cap). So one
+    # call takes at most (retries + 1) x timeout_s + retries x backoff_max_s.
     retries: int = 3
     backoff_s: float = 1.0
     backoff_max_s: float = 30.0
@@ -46,8 +47,8 @@ class ModelConfig:
         if self.backend == "openai" and not (self.base_url and self.model):
             raise ConfigError("an 'openai' backend needs both a base URL and a model name")
         if not (0 <= self.retries <= 10 and 0 <= self.backoff_s <= self.backoff_max_s <= 600):
-            raise ConfigError(f"retries {self.retries} / backoff {self.backoff_s} s / backoff max "
-                              f"{self.backoff_max_s} s: use 0-10 retries and 0 <= backoff <= max <= 600 s")
+            raise ConfigError(f"RAGEVAL_*_RETRIES={self.retries} / _BACKOFF={self.backoff_s} / _BACKOFF_MAX="
+                              f"{self.backoff_max_s}: use 0-10 retries and 0 <= BACKOFF <= BACKOFF_MAX <= 600 s")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ missing ones. A final failure (empty content) is kept and never redone. Nothing 
 """
 import asyncio
 import dataclasses
-import time
 
 import lancedb
 import pyarrow as pa
