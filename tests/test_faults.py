@@ -215,6 +215,9 @@ def test_run_and_resume_exit_non_zero_while_retryable_failures_remain(server, wo
     server.set("500", "judge", fail_first=2)  # still failing: the first call and its retry
     assert cli.main(["resume", run_id]) == 3
     assert "1 to retry" in capsys.readouterr().err
+    assert cli.main(["show", run_id]) == 0
+    shown = capsys.readouterr().out
+    assert f"run {run_id} [incomplete]" in shown and "3/4 scored (0 unscored for good, 1 to retry, 0 not yet)" in shown
     server.set("ok")
     assert cli.main(["resume", run_id]) == 0
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
