@@ -34,6 +34,7 @@ class FaultServer:
         self.mode, self.side, self.rate = "ok", "all", 0.3
         self.hang_s, self.retry_after = hang_s, retry_after
         self.fail_first = 0  # with a mode: only the first N matching calls fail, then it is healthy
+        self.raw_body = b""  # what mode "raw" sends
         self.calls: Counter = Counter()
         self.times: list[float] = []
         self._rng = random.Random(0)
@@ -114,6 +115,8 @@ def _handler(server: FaultServer):
                 return self._send(200, b'{"id": "x", "choices": [{"message": ', {"Content-Type": "application/json"})
             if fault == "html":
                 return self._send(200, HTML, {"Content-Type": "text/html"})
+            if fault == "raw":  # a body the test chose, sent as JSON
+                return self._send(200, server.raw_body)
             if fault == "no_choices":
                 return self._send(200, {"id": "x", "object": "chat.completion", "created": 0, "model": "m"})
             text = "" if fault == "empty" else _reply(body)

@@ -98,6 +98,21 @@ def test_every_endpoint_failure_is_classified_and_told_in_a_sentence(server, fau
         assert message.endswith("(tried 2 times)")
 
 
+@pytest.mark.parametrize("body", [b"[]", b'"text"', b'{"choices": "x"}', b'{"choices": [1]}',
+                                  b'{"choices": [{"message": "hi"}]}', b'{"choices": [{"message": {"content": 5}}]}',
+                                  b'{"choices": [{"message": {"content": "ok"}}], "usage": "lots"}',
+                                  b'{"choices": [{"message": {"content": "ok"}}], "usage": {"prompt_tokens": "x"}}'])
+def test_a_malformed_chat_completion_is_a_transient_error_never_an_internal_one(server, body):
+    llm = get_llm(ModelConfig(backend="openai", model="m", base_url=server.url, **FAST))
+    server.set("raw")
+    server.raw_body = body
+    with pytest.raises(TransientModelError, match=f"^{server.url} (sent a response without any choices|sent a chat "
+                                                  "completion without a message|sent token counts that are not "
+                                                  "numbers|answered with plain text instead of a chat completion)"):
+        llm.complete([{"role": "user", "content": "hi"}])
+    assert server.total() == 2
+
+
 @pytest.mark.parametrize("retry_after", ["1", "date"])
 def test_a_429_waits_as_long_as_retry_after_says(server, retry_after):
     llm = get_llm(ModelConfig(backend="openai", model="m", base_url=server.url, timeout_s=5, retries=2,

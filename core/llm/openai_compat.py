@@ -19,6 +19,7 @@ import os
 import time
 from datetime import datetime, timezone
 
+from pydantic import BaseModel
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from tenacity.wait import wait_base
 
@@ -128,12 +129,13 @@ class OpenAICompatLLM(LLM):
             raise TransientModelError(f"{self.base_url} sent a response without any choices (model {self.model})")
         message = getattr(choices[0], "message", None)
         content = getattr(message, "content", None)
-        if message is None or not isinstance(content, (str, type(None))):
+        if not hasattr(message, "content") or not isinstance(content, (str, type(None))):
             raise TransientModelError(f"{self.base_url} sent a chat completion without a message (model "
                                       f"{self.model})")
-        usage = getattr(r, "usage", None)
+        usage = getattr(r, "usage", None)  # optional; the client makes an object of it when it is one
         counts = [getattr(usage, k, 0) or 0 for k in ("prompt_tokens", "completion_tokens")]
-        if not all(isinstance(n, int) and n >= 0 for n in counts):
+        well_formed = usage is None or isinstance(usage, BaseModel)
+        if not well_formed or not all(isinstance(n, int) and n >= 0 for n in counts):
             raise TransientModelError(f"{self.base_url} sent token counts that are not numbers (model "
                                       f"{self.model})")
         return content or "", counts[0], counts[1]
