@@ -288,3 +288,34 @@ def test_a_workspace_from_before_the_retryable_column_opens_and_reads_false(tmp_
     assert [x.retryable for x in store.answers("r")] == [True]
     assert sorted((x.question_id, x.retryable) for x in store.scores("r")) == [("q", False), ("q2", True)]
     assert "retryable" in lancedb.connect(str(tmp_path / "db")).open_table("answers").schema.names
+
+
+def test_the_run_pages_show_an_incomplete_run_and_offer_resume(settings, store, embedder, docs):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from core.config import PROJECT_ROOT
+
+    ingest([str(docs)], "docs", store, embedder, settings)
+    store.save_question_set("two", QUESTIONS[:2])
+    run = create_run(store, settings, "docs", "two", modes=("rag",), metrics=("answer_relevancy",))
+
+    def down(messages, schema):
+        raise TransientModelError("http://x/v1 answered 503 (a server error) for model m: busy")
+
+    out = Executor(store, settings, embedder, run.id, FakeLLM(lambda m, s: "365 days."), FakeLLM(down)).execute()
+    assert out.run.status == "incomplete"
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/run.py").run()
+    assert not at.exception and not at.error
+    assert [p.proto.text for p in at.get("progress")] == ["incomplete · 0 of 2 items"]
+    assert any("2/2 answered (0 failed for good, 0 to retry, 0 not yet); 0/2 scored (0 unscored for good, "
+               "2 to retry, 0 not yet). Resume retries exactly those." in w.value.replace("\\", "") for w in at.warning)
+    assert at.button(key="run_resume").proto.label == "Resume"
+    table = next(d.value for d in at.dataframe if "Answer relevancy" in d.value.columns)
+    assert table["Answer relevancy"].tolist() == ["to retry", "to retry"]
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="runs_resume_pick").options == [run.id]
