@@ -178,8 +178,9 @@ class Scorer:
             value, reason, retryable = None, f"the judge's endpoint failed: {e}", True
         except ModelError as e:
             reason = f"judge model error: {e}"
-        except Exception:  # one answer's failure must not lose the others' scores; the details go to the log
-            logging.getLogger(__name__).exception("scoring %s %s %s failed", answer.question_id, answer.mode, metric)
+        except Exception as e:  # one answer's failure must not lose the others' scores; the details go to the log
+            logging.getLogger(__name__).warning("scoring %s %s %s failed unexpectedly: %s: %s", answer.question_id,
+                                                answer.mode, metric, type(e).__name__, e)
             value, reason = None, "scoring failed on an unexpected error (its details are in the log)"
         if value is None and not reason:
             reason = "the judge gave no usable score"
