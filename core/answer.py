@@ -7,7 +7,7 @@ rag       the question with the retrieved passages, told to answer from them and
 from __future__ import annotations
 
 from core.config import ModelConfig
-from core.errors import ModelError
+from core.errors import ModelError, TransientModelError
 from core.llm import LLM
 from core.models import Answer, Passage
 
@@ -37,8 +37,9 @@ def answer(llm: LLM, cfg: ModelConfig, run_id: str, question_id: str, question: 
     try:
         c = llm.complete(messages_for(mode, question, used), max_tokens=cfg.max_tokens,
                          temperature=cfg.temperature)
-    except ModelError as e:
-        return Answer(run_id, question_id, mode, question, "", used, llm.id, error=str(e))
+    except ModelError as e:  # a transient one (endpoint down, 429, 5xx) stays retryable: resume asks again
+        return Answer(run_id, question_id, mode, question, "", used, llm.id, error=str(e),
+                      retryable=isinstance(e, TransientModelError))
     text = c.text.strip()
     return Answer(run_id, question_id, mode, question, text, used, c.model, c.latency_s, c.prompt_tokens,
                   c.completion_tokens, error="" if text else "the model returned an empty answer")

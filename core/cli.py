@@ -181,15 +181,18 @@ def cmd_runs_delete(args) -> int:
 
 
 def _execute(settings, store, run_id: str, rescore: bool = False) -> int:
-    from core.runs import Executor
+    """Execute a run; exit 0 only when it is done (every item answered and scored, or failed for
+    good), 3 when it is incomplete (retryable failures left), cancelled or failed."""
+    from core.runs import Executor, counts_line
 
     bar = _progress_bar(f"run {run_id}")
     try:
         outcome = Executor(store, settings, _embedder(settings), run_id, progress=bar).execute(rescore=rescore)
     finally:
         bar.close()
+    hint = f"; `python -m core resume {run_id}` retries what may pass" if outcome.run.status == "incomplete" else ""
     print(f"run {run_id} {outcome.run.status}: {outcome.answered} answers and {outcome.scored} scores computed "
-          f"in {outcome.seconds:.1f} s", file=sys.stderr)
+          f"in {outcome.seconds:.1f} s; {counts_line(outcome.counts)}{hint}", file=sys.stderr)
     print(run_id)
     return 0 if outcome.run.status == "done" else 3
 
@@ -229,6 +232,7 @@ def cmd_cancel(args) -> int:
 def cmd_show(args) -> int:
     from core.models import METRIC_LABELS, MODE_LABELS
     from core.report import results
+    from core.runs import counts_line
 
     _, store = _context()
     res = results(store, args.run_id)
@@ -244,11 +248,13 @@ def cmd_show(args) -> int:
     r = s["run"]
     print(f"run {r['id']} [{r['status']}] kb={r['kb']} questions={r['question_set']} v{r['question_set_version']} "
           f"answer={r['answer_model']} judge={r['judge_model']} top_k={r['top_k']}")
+    print(f"  {counts_line(s['counts'])}")
     for mode, metrics in s["modes"].items():
         for metric, m in metrics.items():
             mean = "—" if m["mean"] is None else f"{m['mean']:.3f}"
+            retry = f" ({m['n_unscored_retryable']} to retry)" if m["n_unscored_retryable"] else ""
             print(f"  {MODE_LABELS[mode]:<10} {METRIC_LABELS[metric]:<17} mean {mean}  "
-                  f"scored {m['n_scored']}  unscored {m['n_unscored']}  missing {m['n_missing']}")
+                  f"scored {m['n_scored']}  unscored {m['n_unscored']}{retry}  missing {m['n_missing']}")
     for f in res.findings.values():
         print(f["sentence"])
         if f["noise_sentence"]:

@@ -33,12 +33,22 @@ class ModelConfig:
     max_tokens: int = 384
     timeout_s: float = 120.0
     n_ctx: int = 4096
+    # An endpoint call that fails in a way that may pass (timeout, 429, 5xx, reset, malformed
+    # response) is tried again up to `retries` times, after `backoff_s`, then twice that, ...,
+    # each wait at most `backoff_max_s` (a server's Retry-After is honoured up to that cap). So one
+    # call takes at most (retries + 1) x timeout_s + retries x backoff_max_s.
+    retries: int = 3
+    backoff_s: float = 1.0
+    backoff_max_s: float = 30.0
 
     def __post_init__(self):
         if self.backend not in ("embedded", "openai"):
             raise ConfigError(f"model backend {self.backend!r} is unknown: use 'embedded' or 'openai'")
         if self.backend == "openai" and not (self.base_url and self.model):
             raise ConfigError("an 'openai' backend needs both a base URL and a model name")
+        if not (0 <= self.retries <= 10 and 0 <= self.backoff_s <= self.backoff_max_s <= 600):
+            raise ConfigError(f"RAGEVAL_*_RETRIES={self.retries} / _BACKOFF={self.backoff_s} / _BACKOFF_MAX="
+                              f"{self.backoff_max_s}: use 0-10 retries and 0 <= BACKOFF <= BACKOFF_MAX <= 600 s")
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,9 @@ def _model_from_env(env, role: str) -> ModelConfig:
         max_tokens=_number(env, p + "MAX_TOKENS", d.max_tokens, int),
         timeout_s=_number(env, p + "TIMEOUT", d.timeout_s, float),
         n_ctx=_number(env, p + "N_CTX", d.n_ctx, int),
+        retries=_number(env, p + "RETRIES", d.retries, int),
+        backoff_s=_number(env, p + "BACKOFF", d.backoff_s, float),
+        backoff_max_s=_number(env, p + "BACKOFF_MAX", d.backoff_max_s, float),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -26,7 +27,7 @@ from ragas.metrics.collections import AnswerRelevancy, Faithfulness  # noqa: E40
 
 from core.config import ModelConfig  # noqa: E402
 from core.embeddings import Embedder  # noqa: E402
-from core.errors import JudgeOutputError, ModelError  # noqa: E402
+from core.errors import JudgeOutputError, ModelError, TransientModelError  # noqa: E402
 from core.llm import LLM  # noqa: E402
 from core.models import Answer, Passage, Score  # noqa: E402
 
@@ -160,26 +161,31 @@ class Scorer:
                     metric: str) -> Score:
         """One metric of one answer; never raises for a judging failure."""
         judge = RagasJudge(self.judge, self.cfg, self.cache)
-        value, reason, details = None, "", {}
+        value, reason, details, retryable = None, "", {}, False
         try:
             if not answer.text:
-                reason = f"no answer to score ({answer.error or 'empty answer'})"
+                # a retryable failed answer leaves a retryable score: resume answers, then scores again
+                reason, retryable = f"no answer to score ({answer.error or 'empty answer'})", answer.retryable
             elif metric == "faithfulness":
                 value, reason, details = await self._faithfulness(judge, answer, evidence)
             elif metric == "answer_relevancy":
                 value, reason, details = await self._relevancy(judge, answer)
             else:
                 reason = f"unknown metric '{metric}'"
-        except JudgeOutputError as e:
+        except JudgeOutputError as e:  # final: the judge answered, but not in the form the metric needs
             reason = str(e)
+        except TransientModelError as e:  # the judge could not be asked now: resume scores it again
+            value, reason, retryable = None, f"the judge's endpoint failed: {e}", True
         except ModelError as e:
             reason = f"judge model error: {e}"
-        except Exception as e:  # one answer's failure must not lose the others' scores
-            reason = f"scoring failed: {type(e).__name__}: {e}"
+        except Exception as e:  # one answer's failure must not lose the others' scores; the details go to the log
+            logging.getLogger(__name__).warning("scoring %s %s %s failed unexpectedly: %s: %s", answer.question_id,
+                                                answer.mode, metric, type(e).__name__, e)
+            value, reason = None, "scoring failed on an unexpected error (its details are in the log)"
         if value is None and not reason:
             reason = "the judge gave no usable score"
         return Score(answer.run_id, answer.question_id, answer.mode, metric, value, reason, details,
-                     self.judge.id, judge.model_seconds)
+                     self.judge.id, judge.model_seconds, retryable=retryable and value is None)
 
     async def _faithfulness(self, judge, answer, evidence):
         if not evidence:

@@ -128,6 +128,11 @@ class Answer:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str = ""  # why there is no answer, when there is none
+    retryable: bool = False  # the failure may pass (endpoint down, timeout, 429, 5xx): resume answers again
+
+    def __post_init__(self):
+        if self.retryable and not self.error:
+            raise ValueError("only a failed answer can be retryable")
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,7 @@ class Score:
     details: dict = field(default_factory=dict)  # RAGAS's intermediate outputs, for drill-down
     judge: str = ""
     latency_s: float = 0.0
+    retryable: bool = False  # unscored for a reason that may pass (judge endpoint down): resume scores again
 
     def __post_init__(self):
         if self.value is None or (isinstance(self.value, float) and math.isnan(self.value)):
@@ -151,6 +157,8 @@ class Score:
             object.__setattr__(self, "value", None)
         elif not 0.0 <= self.value <= 1.0:
             raise ValueError(f"score {self.value} is outside [0, 1]")
+        elif self.retryable:
+            raise ValueError("only an unscored Score can be retryable")
 
     @property
     def scored(self) -> bool:
@@ -173,7 +181,7 @@ class Run:
     top_k: int
     search_mode: str
     limit: int | None = None
-    status: str = "pending"  # pending, running, done, cancelled, failed
+    status: str = "pending"  # pending, running, done, incomplete (retryable failures left), cancelled, failed
     imported: bool = False
     error: str = ""
     cancel_requested: bool = False

@@ -77,10 +77,49 @@ def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, 
     return run
 
 
-def count_done(run: Run, questions, answers, scores) -> int:
-    """Items (question, mode) that have their answer and every metric's score."""
-    return sum(1 for q in questions for m in run.modes
-               if (q.id, m) in answers and all((q.id, m, k) in scores for k in run.metrics))
+def tally(run: Run, questions, answers: dict, scores: dict) -> dict:
+    """Every item (question, mode) and score of a run counted by kind; `done` counts the items
+    that are settled: answered or failed for good, and every score given or unscored for good.
+    A retryable failure (endpoint down, timeout, 429, 5xx) or a missing row is not settled:
+    resume redoes it."""
+    c = dict.fromkeys(("items", "done", "answered", "answer_failed", "answer_retryable", "answer_missing",
+                       "scores", "scored", "unscored_final", "unscored_retryable", "score_missing"), 0)
+    for q in questions:
+        for m in run.modes:
+            a = answers.get((q.id, m))
+            kind = ("answer_missing" if a is None else "answer_retryable" if a.retryable
+                    else "answer_failed" if a.error else "answered")
+            c["items"] += 1
+            c[kind] += 1
+            settled = kind in ("answered", "answer_failed")
+            for k in run.metrics:
+                sc = scores.get((q.id, m, k))
+                kind = ("score_missing" if sc is None else "unscored_retryable" if sc.retryable
+                        else "scored" if sc.scored else "unscored_final")
+                c["scores"] += 1
+                c[kind] += 1
+                settled = settled and kind in ("scored", "unscored_final")
+            c["done"] += settled
+    return c
+
+
+def end_status(counts: dict, cancelled: bool = False) -> str:
+    """A run's status once its execution ends: done only when every item is settled (a final
+    unscored score is settled); incomplete while retryable failures or missing items remain;
+    failed when nothing at all could be answered."""
+    if cancelled:
+        return "cancelled"
+    if counts["done"] < counts["items"]:
+        return "incomplete"
+    return "failed" if counts["items"] and not counts["answered"] else "done"
+
+
+def counts_line(c: dict) -> str:
+    """The counts in one line, as `run` and `resume` print them and the Run page shows them."""
+    return (f"{c['answered']}/{c['items']} answered ({c['answer_failed']} failed for good, "
+            f"{c['answer_retryable']} to retry, {c['answer_missing']} not yet); "
+            f"{c['scored']}/{c['scores']} scored ({c['unscored_final']} unscored for good, "
+            f"{c['unscored_retryable']} to retry, {c['score_missing']} not yet)")
 
 
 def run_questions(store: Store, run: Run) -> list[Question]:
@@ -96,6 +135,7 @@ class Outcome:
     answered: int = 0
     scored: int = 0
     seconds: float = 0.0
+    counts: dict | None = None  # tally() of the run when this execution ended
 
 
 class Executor:
@@ -129,20 +169,29 @@ class Executor:
         except BaseException as e:
             self.store.update_run(self.run.id, status="failed", error=str(e) or type(e).__name__)
             raise
-        status = "cancelled" if cancelled else "done"
-        self.store.update_run(self.run.id, status=status)
+        outcome.counts = counts = self._tally()
+        status = end_status(counts, cancelled)
+        error = ("" if status in ("done", "cancelled") else
+                 f"{counts_line(counts)}; `python -m core resume {self.run.id}` retries what may pass"
+                 if status == "incomplete" else f"no answer could be generated: {counts_line(counts)}")
+        self.store.update_run(self.run.id, status=status, error=error)
         self.store.optimize("answers", "scores", "runs")
         outcome.seconds = time.perf_counter() - t0
         outcome.run = self.store.run(self.run.id)
         return outcome
 
+    def _tally(self) -> dict:
+        return tally(self.run, run_questions(self.store, self.run),
+                     {(a.question_id, a.mode): a for a in self.store.answers(self.run.id)},
+                     {(s.question_id, s.mode, s.metric): s for s in self.store.scores(self.run.id)})
+
     async def _execute(self, outcome: Outcome) -> bool:
         run = self.run
         questions = run_questions(self.store, run)
         answers = {(a.question_id, a.mode): a for a in self.store.answers(run.id)}
-        scores = {(s.question_id, s.mode, s.metric) for s in self.store.scores(run.id)}
+        scores = {(s.question_id, s.mode, s.metric): s for s in self.store.scores(run.id)}
         total = len(questions) * len(run.modes)
-        done = count_done(run, questions, answers, scores)
+        done = tally(run, questions, answers, scores)["done"]
         self.progress(done, total, "starting")
         if done == total:
             return False
@@ -160,24 +209,26 @@ class Executor:
                 if state["cancelled"] or self.store.run(run.id).cancel_requested:
                     state["cancelled"] = True
                     return
-                todo = [m for m in run.modes if (q.id, m) not in answers
-                        or any((q.id, m, k) not in scores for k in run.metrics)]
+                # what is missing, and what failed for a reason that may pass; never what failed for good
+                todo = [m for m in run.modes if _redo(answers.get((q.id, m)))
+                        or any(_redo(scores.get((q.id, m, k))) for k in run.metrics)]
                 if not todo:
                     return
                 evidence = await self._evidence(q, answers.get((q.id, "rag")))
                 for mode in todo:
-                    a = answers.get((q.id, mode))
+                    old = a = answers.get((q.id, mode))
                     if a is None and run.imported:
                         a = missing_answer(run.id, q, mode)
                         self.store.add_answer(a)
-                    elif a is None:
+                    elif _redo(a):
                         a = await asyncio.to_thread(answering.answer, self.answer_llm, self.answer_cfg, run.id,
                                                     q.id, q.question, mode, evidence)
-                        self.store.add_answer(a)
+                        self.store.add_answer(a, replace=old is not None)
                         outcome.answered += 1
                     for metric in run.metrics:
-                        if (q.id, mode, metric) not in scores:
-                            self.store.add_score(await scorer.score(a, evidence, metric))
+                        s = scores.get((q.id, mode, metric))
+                        if a is not old or _redo(s):  # a new answer gets new scores
+                            self.store.add_score(await scorer.score(a, evidence, metric), replace=s is not None)
                             outcome.scored += 1
                     state["done"] += 1
                     self.progress(state["done"], total, f"{q.id} {mode}")
@@ -187,6 +238,11 @@ class Executor:
 
     async def _evidence(self, q: Question, rag_answer: Answer | None) -> tuple[Passage, ...]:
         return await asyncio.to_thread(evidence, self.store, self.run, q.question, rag_answer, self.embedder)
+
+
+def _redo(row: Answer | Score | None) -> bool:
+    """Whether execution computes this answer or score (again): when missing or retryable."""
+    return row is None or row.retryable
 
 
 def evidence(store: Store, run: Run, question: str, rag_answer: Answer | None,
@@ -253,8 +309,9 @@ def cancel(store: Store, run_id: str) -> None:
 
 
 def summary(store: Store, run_id: str) -> dict:
-    """The run with every item's answers and scores, and per mode and metric the mean over
-    scored items and the scored / unscored counts."""
+    """The run with every item's answers and scores, per mode and metric the mean over scored
+    items and the scored / unscored (of those, retryable) / missing counts, and the run's
+    `tally()` as `counts`."""
     run = store.run(run_id)
     questions = run_questions(store, run)
     answers = {(a.question_id, a.mode): a for a in store.answers(run_id)}
@@ -269,22 +326,23 @@ def summary(store: Store, run_id: str) -> dict:
                 "mean": sum(values) / len(values) if values else None,
                 "n_scored": len(values),
                 "n_unscored": sum(1 for s in got if s is not None and not s.scored),
+                "n_unscored_retryable": sum(1 for s in got if s is not None and s.retryable),
                 "n_missing": sum(1 for s in got if s is None),
             }
-    done = count_done(run, questions, answers, scores)
+    counts = tally(run, questions, answers, scores)
     items = []
     for q in questions:
         item = {"question_id": q.id, "question": q.question, "category": q.category, "reference": q.reference}
         for mode in run.modes:
             a = answers.get((q.id, mode))
             item[mode] = None if a is None else {
-                "answer": a.text, "error": a.error, "model": a.model, **_cost(a),
+                "answer": a.text, "error": a.error, "retryable": a.retryable, "model": a.model, **_cost(a),
                 "passages": [asdict(p) for p in a.passages],
                 "scores": {m: _score_json(scores.get((q.id, mode, m))) for m in run.metrics},
             }
         items.append(item)
     return {"run_id": run.id, "run": _run_json(run), "modes": modes, "items": items,
-            "progress": {"done": done, "total": len(questions) * len(run.modes)}}
+            "progress": {"done": counts["done"], "total": counts["items"]}, "counts": counts}
 
 
 def _cost(a: Answer) -> dict:
@@ -296,8 +354,8 @@ def _cost(a: Answer) -> dict:
 def _score_json(s: Score | None) -> dict:
     if s is None:
         return {"value": None, "reason": "not scored yet"}
-    return {"value": s.value, "reason": s.reason or None, "details": s.details, "judge": s.judge,
-            "latency_s": s.latency_s}
+    return {"value": s.value, "reason": s.reason or None, "retryable": s.retryable, "details": s.details,
+            "judge": s.judge, "latency_s": s.latency_s}
 
 
 def _run_json(run: Run) -> dict:

@@ -52,12 +52,12 @@ ANSWERS = pa.schema([
     ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("question", pa.string()),
     ("text", pa.string()), ("passages", pa.string()), ("model", pa.string()), ("latency_s", pa.float64()),
     ("prompt_tokens", pa.int32()), ("completion_tokens", pa.int32()), ("error", pa.string()),
-    ("created_at", pa.string()),
+    ("created_at", pa.string()), ("retryable", pa.bool_()),
 ])
 SCORES = pa.schema([
     ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("metric", pa.string()),
     ("value", pa.float64()), ("reason", pa.string()), ("details", pa.string()), ("judge", pa.string()),
-    ("latency_s", pa.float64()), ("created_at", pa.string()),
+    ("latency_s", pa.float64()), ("created_at", pa.string()), ("retryable", pa.bool_()),
 ])
 REPEATS = pa.schema([
     ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("metric", pa.string()),
@@ -96,6 +96,7 @@ class Store:
     def __init__(self, uri: str):
         self.uri = uri
         self.db = lancedb.connect(uri)
+        self._migrated: set[str] = set()
 
     # -- tables --------------------------------------------------------------------------
     def _names(self) -> set[str]:
@@ -103,9 +104,32 @@ class Store:
 
     def _table(self, name: str, schema: pa.Schema):
         try:
-            return self.db.open_table(name)
+            tbl = self.db.open_table(name)
         except (FileNotFoundError, ValueError):
             return self.db.create_table(name, schema=schema, exist_ok=True)
+        if name not in self._migrated:
+            self._migrate(name, tbl, schema)
+            self._migrated.add(name)
+        return tbl
+
+    def _migrate(self, name: str, tbl, schema: pa.Schema) -> None:
+        """Add the columns a newer version brought to a table an older version made (e.g.
+        `retryable`), so an old workspace opens and reads as before: false for a flag,
+        null otherwise."""
+        missing = [f for f in schema if f.name not in tbl.schema.names]
+        if not missing:
+            return
+        flags = {f.name: "false" for f in missing if f.type == pa.bool_()}
+        others = [f for f in missing if f.type != pa.bool_()]
+        try:
+            if flags:
+                self._retry(lambda: tbl.add_columns(flags))
+            if others:
+                self._retry(lambda: tbl.add_columns(others))
+        except Exception:  # another process may have added them first
+            tbl = self.db.open_table(name)
+            if any(f.name not in tbl.schema.names for f in missing):
+                raise
 
     def _rows(self, name: str, schema: pa.Schema, where: str | None = None) -> list[dict]:
         q = self._table(name, schema).search()
@@ -281,11 +305,17 @@ class Store:
         tbl = self._table("runs", RUNS)
         self._retry(lambda: tbl.update(where=f"id = {quote(run_id)}", values=values))
 
-    def add_answer(self, a: Answer) -> None:
+    def add_answer(self, a: Answer, replace: bool = False) -> None:
+        """Store an answer; with `replace`, in place of the one stored for its run, question and
+        mode (one commit: a crash leaves the old row or the new, never both or neither)."""
         row = asdict(a)
         row["passages"] = json.dumps([asdict(p) for p in a.passages])
         row["text"], row["created_at"] = a.text, now()
-        self._table("answers", ANSWERS).add([row])
+        tbl = self._table("answers", ANSWERS)
+        if replace:
+            _upsert(tbl, ["run_id", "question_id", "mode"], row)
+        else:
+            tbl.add([row])
 
     def add_answers(self, answers: list[Answer]) -> None:
         """Many answers in one write (an imported run's): all of them land, or none."""
@@ -310,19 +340,27 @@ class Store:
         for r in self._rows("answers", ANSWERS, f"run_id = {quote(run_id)}"):
             r.pop("created_at")
             r["passages"] = tuple(Passage(**p) for p in json.loads(r["passages"] or "[]"))
+            r["retryable"] = bool(r.get("retryable"))
             out.append(Answer(**r))
         return out
 
-    def add_score(self, s: Score) -> None:
+    def add_score(self, s: Score, replace: bool = False) -> None:
+        """Store a score; with `replace`, in place of the one stored for its run, question, mode
+        and metric."""
         row = asdict(s)
         row["details"], row["created_at"] = json.dumps(s.details), now()
-        self._table("scores", SCORES).add([row])
+        tbl = self._table("scores", SCORES)
+        if replace:
+            _upsert(tbl, ["run_id", "question_id", "mode", "metric"], row)
+        else:
+            tbl.add([row])
 
     def scores(self, run_id: str) -> list[Score]:
         out = []
         for r in self._rows("scores", SCORES, f"run_id = {quote(run_id)}"):
             r.pop("created_at")
             r["details"] = json.loads(r["details"] or "{}")
+            r["retryable"] = bool(r.get("retryable"))
             out.append(Score(**r))
         return out
 
@@ -356,6 +394,10 @@ class Store:
         out = [JudgeCheck(**{**r, "identity": json.loads(r["identity"]), "scores": tuple(json.loads(r["scores"]))})
                for r in rows]
         return sorted(out, key=lambda c: c.created_at, reverse=True)
+
+
+def _upsert(tbl, keys: list[str], row: dict) -> None:
+    tbl.merge_insert(keys).when_matched_update_all().when_not_matched_insert_all().execute([row])
 
 
 def _run_row(run: Run) -> dict:

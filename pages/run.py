@@ -8,7 +8,7 @@ from core.config import ModelConfig
 from core.llm import label
 from core.models import METRIC_LABELS, METRICS, MODE_LABELS, MODES
 from core.retrieval import SEARCH_MODES
-from core.runs import cancel, create_run, start_detached, worker_alive
+from core.runs import cancel, counts_line, create_run, start_detached, worker_alive
 from pages import ui
 
 st.title("Run")
@@ -85,7 +85,7 @@ if runs:
         if status == "running" and c1.button("Cancel", icon=":material/stop:", key="run_cancel"):
             cancel(store, run.id)
             st.toast("Cancelling after the items in flight…")
-        if status in ("cancelled", "failed", "interrupted", "pending") and done < total and \
+        if status in ("cancelled", "failed", "interrupted", "pending", "incomplete") and done < total and \
                 c1.button("Resume", icon=":material/replay:", key="run_resume"):
             start_detached(ui.settings(), run.id)
             st.toast(f"Resumed run {run.id}")
@@ -93,17 +93,22 @@ if runs:
         if done and c2.button("Open results", icon=":material/insights:", key="run_results"):
             st.session_state["results_run"] = run.id
             st.switch_page("pages/results.py")
-        if run.error:
+        if status == "incomplete":  # retryable failures (endpoint down, timeout, 429, 5xx) are left
+            st.warning(f"Some calls failed for reasons that may pass: {ui.md(counts_line(s['counts']))}. "
+                       "Resume retries exactly those.", icon=":material/replay:")
+        elif run.error:
             st.error(f"The run stopped: {ui.md(run.error)}")
         rows = []
         for i in s["items"]:
             for m in run.modes:
                 a = i.get(m)
                 row = {"question": i["question"], "mode": MODE_LABELS[m],
-                       "status": "waiting" if a is None else ("no answer" if a["error"] else "answered")}
+                       "status": "waiting" if a is None else ("to retry" if a["retryable"] else
+                                                              "no answer" if a["error"] else "answered")}
                 for k in run.metrics:
                     sc = (a or {}).get("scores", {}).get(k, {})
                     row[METRIC_LABELS[k]] = ("" if not sc or sc["reason"] == "not scored yet" else
+                                             "to retry" if sc["retryable"] else
                                              "unscored" if sc["value"] is None else f"{sc['value']:.2f}")
                 rows.append(row)
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -19,6 +19,21 @@ st.dataframe(pd.DataFrame([{
     "answer model": r.answer_model, "judge model": r.judge_model, "top-k": r.top_k, "search": r.search_mode,
     "modes": ", ".join(MODE_LABELS[m] for m in r.modes)} for r in runs]), hide_index=True, width="stretch")
 
+resumable = [r.id for r in runs if r.status in ("incomplete", "cancelled", "failed")]
+if resumable:
+    with st.popover("Resume a run", icon=":material/replay:"):
+        pick = st.selectbox("Run", resumable, key="runs_resume_pick")
+        st.caption("Redoes what is missing and what failed for reasons that may pass (endpoint down, timeout, "
+                   "429, 5xx), never what failed for good. It executes in the background; follow it on the Run page.")
+        if st.button("Resume run", key="runs_resume"):
+            from core.runs import start_detached
+
+            with ui.guard("resume the run"):
+                start_detached(ui.settings(), pick)
+                ui.refresh()
+                st.toast(f"Resumed run {pick}")
+                st.rerun()
+
 with st.popover("Delete a run", icon=":material/delete:"):
     doomed = st.selectbox("Run", [r.id for r in runs], key="runs_delete_pick")
     st.caption("Deletes the run with its answers, scores and repeat judgings. Refused while it is executing.")

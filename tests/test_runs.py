@@ -121,7 +121,9 @@ def test_a_failing_judge_leaves_that_score_unscored_with_its_reason(settings, st
     assert got[("q2", "answer_relevancy")] == (None, "the judge generated no questions from the answer")
     assert got[("q3", "faithfulness")] == (None, "the judge found no statements in the answer")
     assert got[("q1", "answer_relevancy")][0] > 0.5 and got[("q2", "faithfulness")] == (0.5, None)
-    assert s["modes"]["rag"]["faithfulness"] == {"mean": 0.5, "n_scored": 1, "n_unscored": 2, "n_missing": 0}
+    assert s["modes"]["rag"]["faithfulness"] == {"mean": 0.5, "n_scored": 1, "n_unscored": 2,
+                                                 "n_unscored_retryable": 0, "n_missing": 0}
+    assert not any(v["retryable"] for i in s["items"] for v in i["rag"]["scores"].values())  # all final
 
 
 def test_bad_choices_are_refused_before_anything_is_stored(settings, store, kb):

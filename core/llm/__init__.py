@@ -18,7 +18,8 @@ __all__ = ["LLM", "Messages", "BACKENDS", "get_llm", "label"]
 def get_llm(cfg: ModelConfig, threads: int = 2) -> LLM:
     """The process-wide model object for a configuration (loaded once)."""
     return BACKENDS[cfg.backend](model=cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
-                                 timeout_s=cfg.timeout_s, n_ctx=cfg.n_ctx, threads=threads)
+                                 timeout_s=cfg.timeout_s, n_ctx=cfg.n_ctx, threads=threads, retries=cfg.retries,
+                                 backoff_s=cfg.backoff_s, backoff_max_s=cfg.backoff_max_s)
 
 
 def label(cfg: ModelConfig) -> str:

@@ -1,37 +1,77 @@
 """Any OpenAI-compatible chat endpoint: OpenAI, vLLM, Ollama, LM Studio, llama.cpp's server.
 
 The API key is read from the environment variable the settings name, at connect time,
-and is never stored or echoed."""
+and is never stored or echoed.
+
+Every failure is converted here, at the boundary, into a ModelError a user can read:
+a TransientModelError when it may pass (unreachable, timeout, 429, 5xx, reset connection,
+a malformed response) and a plain ModelError when the request itself is refused (400,
+422: e.g. a prompt too long). Transient failures are retried with `tenacity` (exponential
+backoff with jitter, a server's Retry-After honoured, each wait capped): the openai
+client's own retry is off, because it does not retry a malformed response and its delays
+cannot be configured.
+"""
 from __future__ import annotations
 
+import email.utils
+import json
 import os
 import time
+from datetime import datetime, timezone
 
-from core.errors import ModelError
+from pydantic import BaseModel
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity.wait import wait_base
+
+from core.errors import ModelError, TransientModelError
 from core.llm.base import LLM, Messages
 from core.models import Completion
+
+TRANSIENT_STATUS = {408, 409, 429}  # and every 5xx
+REFUSED_STATUS = {401, 403, 404}  # retrying at once cannot help; a resume after fixing the setting can
 
 
 class OpenAICompatLLM(LLM):
     """A model behind an OpenAI-compatible /chat/completions endpoint."""
 
     def __init__(self, model: str, base_url: str, api_key_env: str = "OPENAI_API_KEY",
-                 timeout_s: float = 120.0, **_):
+                 timeout_s: float = 120.0, retries: int = 3, backoff_s: float = 1.0, backoff_max_s: float = 30.0,
+                 **_):
         import openai
 
         super().__init__()
-        self.model, self.base_url = model, base_url.rstrip("/")
+        self.model, self.base_url, self.api_key_env = model, base_url.rstrip("/"), api_key_env
+        self.timeout_s = timeout_s
         self.id = f"openai:{model}@{self.base_url}"
         key = os.environ.get(api_key_env) or "no-key"  # local servers accept any key
-        self._client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=timeout_s, max_retries=2)
+        self._client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=timeout_s, max_retries=0)
+        self._retrying = Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, TransientModelError) and e.backoff),
+            stop=stop_after_attempt(retries + 1),
+            wait=_WaitRetryAfter(wait_exponential_jitter(multiplier=backoff_s, max=backoff_max_s, jitter=backoff_s / 2),
+                                 cap=backoff_max_s),
+            reraise=True)
         # Servers spell structured output two ways: OpenAI's json_schema, or llama.cpp-style
         # json_object with a schema. Start with the standard and remember what worked.
         self._schema_style = "json_schema"
 
     def _complete(self, messages: Messages, *, schema, max_tokens, temperature) -> Completion:
+        t0 = time.perf_counter()
+        retrying = self._retrying.copy()  # its per-call statistics must not be shared between threads
+        try:
+            text, prompt_tokens, completion_tokens = retrying(self._attempt, messages, schema, max_tokens, temperature)
+        except TransientModelError as e:
+            tries = retrying.statistics.get("attempt_number", 1)
+            if tries > 1:
+                raise TransientModelError(f"{e} (tried {tries} times)", backoff=e.backoff) from None
+            raise
+        return Completion(text=text, model=self.id, prompt_tokens=prompt_tokens,
+                          completion_tokens=completion_tokens, latency_s=time.perf_counter() - t0)
+
+    def _attempt(self, messages, schema, max_tokens, temperature) -> tuple[str, int, int]:
+        """One HTTP call, every failure converted into a ModelError."""
         import openai
 
-        t0 = time.perf_counter()
         try:
             try:
                 r = self._create(messages, schema, max_tokens, temperature)
@@ -43,17 +83,62 @@ class OpenAICompatLLM(LLM):
                 self._schema_style = "json_object"
                 r = self._create(messages, schema, max_tokens, temperature)
         except openai.APITimeoutError:
-            raise ModelError(f"{self.base_url} did not answer in time (model {self.model})") from None
+            raise TransientModelError(f"{self.base_url} did not answer within {self.timeout_s:g} s (model "
+                                      f"{self.model}); the TIMEOUT setting of this model sets the limit") from None
         except openai.APIConnectionError as e:
-            raise ModelError(f"cannot reach {self.base_url}: {e.__cause__ or e}") from None
+            raise TransientModelError(self._connection_error(e)) from None
         except openai.APIStatusError as e:
-            raise ModelError(f"{self.base_url} answered {e.status_code} for model {self.model}: "
-                             f"{_short(e.message)}") from None
-        usage = r.usage
-        return Completion(text=r.choices[0].message.content or "", model=self.id,
-                          prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                          completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-                          latency_s=time.perf_counter() - t0)
+            raise self._status_error(e) from None
+        except (json.JSONDecodeError, openai.APIResponseValidationError):
+            raise TransientModelError(f"{self.base_url} sent a response that is not valid JSON (model "
+                                      f"{self.model})") from None
+        return self._read(r)
+
+    def _status_error(self, e) -> ModelError:
+        status, detail = e.status_code, _short(_text_of(e))
+        if status == 429:
+            after = _retry_after(e.response.headers)
+            return TransientModelError(f"{self.base_url} is limiting requests (429 Too Many Requests) for model "
+                                       f"{self.model}: {detail}", retry_after=after)
+        if status in TRANSIENT_STATUS or status >= 500:
+            return TransientModelError(f"{self.base_url} answered {status} (a server error) for model "
+                                       f"{self.model}: {detail}", retry_after=_retry_after(e.response.headers))
+        if status in (401, 403):
+            return TransientModelError(f"{self.base_url} refused the API key ({status}) for model {self.model}: "
+                                       f"check the key in {self.api_key_env}", backoff=False)
+        if status == 404:
+            return TransientModelError(f"{self.base_url} answered 404 for model {self.model}: check the base URL "
+                                       "(usually ending in /v1) and the model name", backoff=False)
+        return ModelError(f"{self.base_url} refused the request ({status}) for model {self.model}: {detail}")
+
+    def _connection_error(self, e) -> str:
+        cause = str(e.__cause__ or "").strip()
+        if any(w in cause.lower() for w in ("disconnected", "reset", "closed")):
+            return f"{self.base_url} closed the connection without answering (model {self.model})"
+        return f"cannot reach {self.base_url}: {cause or 'the connection failed'}"
+
+    def _read(self, r) -> tuple[str, int, int]:
+        """The text and token counts of a chat completion; anything else is a malformed response."""
+        if isinstance(r, str):  # the client hands back a body that is not JSON as text
+            page = r.lstrip()[:200].lower()
+            what = "an HTML page" if page.startswith(("<!doctype html", "<html")) or "<html" in page else "plain text"
+            raise TransientModelError(f"{self.base_url} answered with {what} instead of a chat completion "
+                                      f"(model {self.model}); check that the base URL is the API's")
+        choices = getattr(r, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise TransientModelError(f"{self.base_url} sent a response without any choices (model {self.model})")
+        message = getattr(choices[0], "message", None)
+        content = getattr(message, "content", None)
+        if not hasattr(message, "content") or not isinstance(content, (str, type(None))):
+            raise TransientModelError(f"{self.base_url} sent a chat completion without a message (model "
+                                      f"{self.model})")
+        usage = getattr(r, "usage", None)  # optional; the client makes an object of it when it is one
+        counts = [getattr(usage, k, 0) or 0 for k in ("prompt_tokens", "completion_tokens")]
+        well_formed = usage is None or isinstance(usage, BaseModel)
+        if not well_formed or not all(isinstance(n, int) and n >= 0 for n in counts):
+            raise TransientModelError(f"{self.base_url} sent token counts that are not numbers (model "
+                                      f"{self.model})")
+        return content or "", counts[0], counts[1]
 
     def _create(self, messages, schema, max_tokens, temperature):
         kwargs = {}
@@ -63,6 +148,49 @@ class OpenAICompatLLM(LLM):
                 if self._schema_style == "json_schema" else {"type": "json_object", "schema": schema})
         return self._client.chat.completions.create(model=self.model, messages=messages, max_tokens=max_tokens,
                                                     temperature=temperature, **kwargs)
+
+
+class _WaitRetryAfter(wait_base):
+    """The server's Retry-After when it sent one, else the fallback's backoff; at most `cap` seconds."""
+
+    def __init__(self, fallback: wait_base, cap: float):
+        self.fallback, self.cap = fallback, cap
+
+    def __call__(self, retry_state) -> float:
+        after = getattr(retry_state.outcome.exception(), "retry_after", None)
+        return min(self.cap, after if after is not None else self.fallback(retry_state))
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds from a Retry-After header: a number of seconds or an HTTP date; None without one."""
+    raw = (headers.get("retry-after") or "").strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _text_of(e) -> str:
+    """The error's message from the body, without the client's 'Error code: ...' prefix."""
+    body = e.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        msg = inner.get("message") if isinstance(inner, dict) else inner
+        if msg:
+            return str(msg)
+    text = e.response.text if e.response is not None else ""
+    if text.lstrip()[:200].lower().startswith(("<!doctype", "<html")):
+        return "an HTML error page"
+    return text or str(e.message)
 
 
 def _short(text: str, limit: int = 300) -> str:
