@@ -24,29 +24,34 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 VERSION = "1"
-ALTERNATIVES = {"pmi": ("pmi",), "logp_evidence": ("logp_evidence",), "pmi+pmi_min": ("pmi", "pmi_min"),
-                "logp+pmi": ("logp_evidence", "pmi")}
+ALTERNATIVES = {"pmi": ("pmi",), "logp_evidence": ("logp_evidence",), "disagreement": ("disagreement",),
+                "logp_evidence+pmi": ("logp_evidence", "pmi"), "pmi+disagreement": ("pmi", "disagreement")}
 
 
 def figures_table(model, items, cache_path: Path):
-    from core.judges.fitting import KINDS, answer_figures
-    from core.judges.likelihood import StatementFigures
+    """Statement figures of every calibration answer; the two passes' token log-probabilities
+    are cached per model file, so trying other figures needs no model."""
+    from core.judges.fitting import KINDS, answer_figures, passes
+    from core.models import TokenLogprobs
 
     cached = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     t0, n = time.perf_counter(), 0
     for item in items:
-        if item.id in cached:
-            continue
-        cached[item.id] = {kind: [asdict(f) for f in answer_figures(model, item.question, item.evidence,
-                                                                    getattr(item, kind))] for kind in KINDS}
-        n += 3
+        for kind in KINDS:
+            key = f"{item.id}/{kind}"
+            if key not in cached:
+                cached[key] = [asdict(p) for p in passes(model, item.question, item.evidence, getattr(item, kind))]
+                n += 1
         print(f"  {item.id}", file=sys.stderr, flush=True)
     if n:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         cache_path.write_text(json.dumps(cached))
         print(f"scored {n} answers in {time.perf_counter() - t0:.1f} s "
               f"({(time.perf_counter() - t0) / n:.2f} s an answer, two passes each)")
-    return {i.id: {k: [StatementFigures(**f) for f in v] for k, v in cached[i.id].items()} for i in items}
+    return {i.id: {k: answer_figures(getattr(i, k), tuple(TokenLogprobs(**{f: tuple(v) if isinstance(v, list) else v
+                                                                          for f, v in p.items()})
+                                                         for p in cached[f"{i.id}/{k}"]))
+                   for k in KINDS} for i in items}
 
 
 def main() -> None:
@@ -64,7 +69,7 @@ def main() -> None:
 
     model = EmbeddedLLM(args.judge)
     items = load_items()[: args.limit]
-    table = figures_table(model, items, ROOT / "bench" / "results" / f"likelihood_figures_{gguf_digest(model.path)[:12]}.json")
+    table = figures_table(model, items, ROOT / "bench" / "results" / f"likelihood_passes_{gguf_digest(model.path)[:12]}.json")
     print(f"{len(items)} items, {sum(len(v) for t in table.values() for v in t.values())} statements, "
           f"{args.folds}-fold cross-validation by item (held-out figures)")
     for name, feats in {"shipped " + "+".join(FEATURES): FEATURES, **ALTERNATIVES}.items():

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from core.config import DATA_DIR, ModelConfig
 from core.errors import RagEvalError
+from core.judges import faithfulness_judge
 from core.llm import label as model_label
 from core.models import METRIC_LABELS, Answer, JudgeCheck, Passage, Run
 
@@ -46,6 +47,8 @@ PAIR_WORDS = {"unfaithful": "answers that contradict the evidence",
 BETTER_WORDS = {"faithfulness": "faithful answers", "answer_relevancy": "on-topic answers"}
 
 Progress = Callable[[int, int, str], None]
+HELD_OUT_NOTE = (" The likelihood judge's verdict rule was fitted on this calibration set, so each item was scored "
+                 "by the rule fitted without it (held-out figures).")
 
 
 @dataclass(frozen=True)
@@ -79,19 +82,24 @@ def set_version(path: Path = CALIBRATION_FILE) -> str:
 
 
 # -- identity -----------------------------------------------------------------------------
-def judge_identity(cfg: ModelConfig, strictness: int, prompts: str = "ragas",
+def judge_identity(cfg: ModelConfig, strictness: int, prompts: str = "ragas", faithfulness: str = "ragas",
                    path: Path = CALIBRATION_FILE) -> dict:
-    """Everything that changes what the judge says. The file name of a GGUF carries its
-    quantisation (e.g. Q4_1); its size tells two files of one name apart."""
+    """Everything that changes what the judge says: for a GGUF its content hash (two files of
+    one name are two judges); for the likelihood judge the version of its fitted rule."""
     ident = {"backend": cfg.backend, "label": model_label(cfg), "temperature": cfg.temperature,
              "prompt_version": f"{prompts}:{PROMPT_VERSION}", "ragas": version("ragas"),
-             "relevancy_strictness": strictness, "calibration_set": set_version(path)}
+             "relevancy_strictness": strictness, "calibration_set": set_version(path),
+             "faithfulness_judge": faithfulness}
+    if faithfulness == "likelihood":
+        from core.judges.likelihood import rule_version
+
+        ident["faithfulness_judge"] = f"likelihood:v{rule_version()}"
     if cfg.backend == "embedded":
-        from core.llm.embedded import default_gguf
+        from core.llm.embedded import default_gguf, gguf_digest
 
         gguf = Path(cfg.model or default_gguf())
         ident["model"] = gguf.name
-        ident["file_bytes"] = gguf.stat().st_size if gguf.is_file() else None
+        ident["sha256"] = gguf_digest(str(gguf)) if gguf.is_file() else None
     else:
         ident["model"], ident["base_url"] = cfg.model, cfg.base_url.rstrip("/")
     return ident
@@ -112,7 +120,9 @@ def run_check(scorer, cfg: ModelConfig, *, strictness: int, limit: int | None = 
             raise RagEvalError(f"limit {limit}: use 1 or more calibration items")
         items = items[:limit]
     progress = progress or (lambda done, total, what: None)
-    identity = judge_identity(cfg, strictness, scorer.prompts)
+    identity = judge_identity(cfg, strictness, scorer.prompts, scorer.faithfulness)
+    # a likelihood rule was fitted on this set: score each item with the fold rule that never saw it
+    scorer.held_out = True
     t0 = time.perf_counter()
     scores = []
     progress(0, len(items), "checking the judge")
@@ -139,7 +149,7 @@ async def _score_item(scorer, item: CalibrationItem) -> list[dict]:
 
 def check_judge(store, make_scorer: Callable[[], object], cfg: ModelConfig, *, strictness: int,
                 limit: int | None = None, force: bool = False, progress: Progress | None = None,
-                items: list[CalibrationItem] | None = None) -> tuple[JudgeCheck, bool]:
+                items: list[CalibrationItem] | None = None, faithfulness: str = "ragas") -> tuple[JudgeCheck, bool]:
     """The stored check of this judge when it covers `limit` items (or the whole set),
     else a new one, stored. `make_scorer` is called only when a check must run, so a
     reused check loads no model. Returns (check, reused)."""
@@ -148,7 +158,7 @@ def check_judge(store, make_scorer: Callable[[], object], cfg: ModelConfig, *, s
     items = load_items() if items is None else items
     total = len(items)
     if not force:
-        found = latest_check(store, judge_identity(cfg, strictness))
+        found = latest_check(store, judge_identity(cfg, strictness, faithfulness=faithfulness))
         if found is not None and found.items >= min(limit or total, total):
             return found, True
     check = run_check(make_scorer(), cfg, strictness=strictness, limit=limit, progress=progress, items=items)
@@ -163,15 +173,17 @@ def check_configured_judge(store, settings, embedder: Callable[[], object], *, c
     `embedder` is called for the encoder only when a check runs. No judge cache: a check
     measures the judge, so its seconds must be the model's own."""
     cfg = cfg or settings.judge_model
+    faithfulness = faithfulness_judge(settings.faithfulness_judge, cfg)
 
     def make_scorer():
         from core.evaluate import Scorer  # imports RAGAS: only when a check really runs
         from core.llm import get_llm
 
-        return Scorer(get_llm(cfg, settings.threads), cfg, embedder(), None, settings.relevancy_strictness)
+        return Scorer(get_llm(cfg, settings.threads), cfg, embedder(), None, settings.relevancy_strictness,
+                      faithfulness=faithfulness)
 
     return check_judge(store, make_scorer, cfg, strictness=settings.relevancy_strictness, limit=limit,
-                       force=force, progress=progress)
+                       force=force, progress=progress, faithfulness=faithfulness)
 
 
 def latest_check(store, identity: dict) -> JudgeCheck | None:
@@ -218,7 +230,9 @@ def figures(check: JudgeCheck | None) -> dict:
             "unscored_reasons": dict(Counter(s["reason"] for s in unscored).most_common(5)),
             "seconds_per_item": check.seconds / check.items if check.items else None,
             "items": check.items, "judge": check.label, "checked_at": check.created_at,
-            "trusted": trusted, "checked": True, "sentence": _sentence(metric, by_pair, right, n, trusted, ties, lost),
+            "trusted": trusted, "checked": True, "sentence": _sentence(metric, by_pair, right, n, trusted, ties, lost)
+            + (HELD_OUT_NOTE if metric == "faithfulness" and
+               str(check.identity.get("faithfulness_judge", "")).startswith("likelihood") else ""),
         }
     return out
 
@@ -242,17 +256,19 @@ def _sentence(metric, by_pair, right, n, trusted, ties, lost) -> str:
 
 
 # -- what goes beside a score ---------------------------------------------------------------
-def judge_trust(store, judge: Run | ModelConfig | str, strictness: int = 3) -> dict:
+def judge_trust(store, judge: Run | ModelConfig | str, strictness: int = 3, faithfulness: str = "auto") -> dict:
     """Per metric, the figures of the calibration check of this judge (a run, a judge
     config, or a judge label as runs record it), with `trusted` None when never checked.
     A label matches the newest complete check made with today's prompts and set."""
     if isinstance(judge, Run):
         cfg = judge.config.get("judge_model")
         strictness = judge.config.get("relevancy_strictness", strictness)
+        faithfulness = judge.config.get("faithfulness_judge", "ragas")
         judge = ModelConfig(**cfg) if cfg else judge.judge_model
     if isinstance(judge, ModelConfig):
         try:
-            return figures(latest_check(store, judge_identity(judge, strictness)))
+            identity = judge_identity(judge, strictness, faithfulness=faithfulness_judge(faithfulness, judge))
+            return figures(latest_check(store, identity))
         except (OSError, RagEvalError):  # its GGUF (or the embedded package) is gone: not checked as it is
             return figures(None)
     current = {"prompt_version": f"ragas:{PROMPT_VERSION}", "calibration_set": set_version()}

@@ -65,6 +65,7 @@ class Settings:
     search_mode: str = "hybrid"
     concurrency: int = 1  # items scored at once; raise it for endpoints that serve in parallel
     relevancy_strictness: int = 3  # questions RAGAS generates per answer for answer relevancy
+    faithfulness_judge: str = "auto"  # "likelihood", "ragas", or "auto": likelihood for an embedded judge
     threads: int = 2
     storage_uri: str = ""  # "" = <home>/lancedb; or an object-storage URI such as s3://bucket/path
 
@@ -155,6 +156,7 @@ def load_settings(env: dict | None = None, use_file: bool = True, **overrides) -
         search_mode=env.get(PREFIX + "SEARCH_MODE", d.search_mode),
         concurrency=_number(env, PREFIX + "CONCURRENCY", d.concurrency, int),
         relevancy_strictness=_number(env, PREFIX + "RELEVANCY_STRICTNESS", d.relevancy_strictness, int),
+        faithfulness_judge=env.get(PREFIX + "FAITHFULNESS_JUDGE", d.faithfulness_judge),
         threads=_number(env, PREFIX + "THREADS", d.threads, int),
         storage_uri=env.get(PREFIX + "STORAGE_URI", d.storage_uri),
     )
@@ -174,5 +176,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"setting {PREFIX}CHUNK_OVERLAP={s.chunk_overlap}: use 0 to half of CHUNK_TOKENS")
     if s.concurrency < 1:
         raise ConfigError(f"setting {PREFIX}CONCURRENCY={s.concurrency}: use 1 or more")
+    if s.faithfulness_judge not in ("auto", "likelihood", "ragas"):
+        raise ConfigError(f"setting {PREFIX}FAITHFULNESS_JUDGE={s.faithfulness_judge!r}: use auto, likelihood or ragas")
     if not 1 <= s.relevancy_strictness <= 5:
         raise ConfigError(f"setting {PREFIX}RELEVANCY_STRICTNESS={s.relevancy_strictness}: use 1 to 5")

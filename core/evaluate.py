@@ -9,6 +9,7 @@ the cache here is keyed by judge model and temperature as well.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ from core.config import ModelConfig  # noqa: E402
 from core.embeddings import Embedder  # noqa: E402
 from core.errors import JudgeOutputError, ModelError, TransientModelError  # noqa: E402
 from core.llm import LLM  # noqa: E402
-from core.models import Answer, Passage, Score  # noqa: E402
+from core.models import Answer, Passage, Score, TokenLogprobs  # noqa: E402
 
 JUDGE_MAX_TOKENS = 1024
 MAX_LIST_ITEMS = 12  # bounds what a small constrained model can ramble into one JSON list
@@ -89,6 +90,7 @@ class RagasJudge(InstructorBaseRagasLLM):
         self.log: list[tuple[str, dict]] = []  # (response model name, parsed output)
         self.model_seconds = 0.0
         self._seen: dict[str, int] = {}
+        self._said: dict[str, str] = {}  # at temperature 0: what each prompt got, so a repeat is not asked again
 
     def generate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
         schema = bounded_schema(response_model.model_json_schema())
@@ -98,13 +100,17 @@ class RagasJudge(InstructorBaseRagasLLM):
         occurrence = self._seen.get(base, 0) if self.cfg.temperature > 0 else 0
         self._seen[base] = self._seen.get(base, 0) + 1
         key = JudgeCache.key(self.llm.id, self.cfg.temperature, prompt, schema, occurrence)
-        cached = self.cache.get(key) if self.cache else None
+        # RAGAS asks relevancy's `strictness` questions one prompt at a time; at temperature 0
+        # they are one prompt repeated, so one model call answers them all, cache or not
+        cached = self._said.get(key) or (self.cache.get(key) if self.cache else None)
         if cached is not None:
             parsed = response_model.model_validate_json(cached)
         else:
             parsed, text = self._ask(prompt, response_model, schema)
             if self.cache:
                 self.cache.set(key, text)
+            if self.cfg.temperature == 0:
+                self._said[key] = text
         self.log.append((response_model.__name__, parsed.model_dump()))
         return parsed
 
@@ -126,6 +132,29 @@ class RagasJudge(InstructorBaseRagasLLM):
 
     async def agenerate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
         return await asyncio.to_thread(self.generate, prompt, response_model)
+
+
+class CachedLikelihood:
+    """The judge model's likelihood passes through the judge cache: they are deterministic, so a
+    re-score of unchanged answers against unchanged evidence runs no model."""
+
+    def __init__(self, llm: LLM, cache: JudgeCache | None):
+        self.llm, self.cache, self.id = llm, cache, llm.id
+
+    def continuation_logprobs(self, messages, continuation: str) -> TokenLogprobs:
+        key = JudgeCache.key(self.llm.id, 0.0, json.dumps(messages) + "\n" + continuation, {"logprobs": 1}, 0)
+        cached = self.cache.get(key) if self.cache else None
+        if cached is not None:
+            return _logprobs_from_json(cached, latency_s=0.0)
+        out = self.llm.continuation_logprobs(messages, continuation)
+        if self.cache:
+            self.cache.set(key, json.dumps(dataclasses.asdict(out)))
+        return out
+
+
+def _logprobs_from_json(text: str, **override) -> TokenLogprobs:
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(text).items()}
+    return TokenLogprobs(**{**data, **override})
 
 
 class RagasEmbeddings(BaseRagasEmbedding):
@@ -152,10 +181,21 @@ class Scorer:
     """Scores answers with the configured judge; one per run."""
 
     def __init__(self, judge: LLM, cfg: ModelConfig, embedder: Embedder, cache: JudgeCache | None,
-                 strictness: int = 3, prompts: str = "ragas"):
+                 strictness: int = 3, prompts: str = "ragas", faithfulness: str = "ragas", held_out: bool = False):
         self.judge, self.cfg, self.cache, self.strictness = judge, cfg, cache, strictness
         self.prompts = prompts  # "ragas" (stock) or "small" (core/judge_prompts.py)
+        self.faithfulness = faithfulness  # "ragas" (LLM prompts) or "likelihood" (core/judges/likelihood.py)
+        # calibration only: score a calibration item with the likelihood rule fitted without it
+        self.held_out = held_out
         self.embeddings = RagasEmbeddings(embedder)
+
+    def judge_name(self, metric: str) -> str:
+        """Which judge gives `metric`'s scores: the model, and for likelihood faithfulness the rule."""
+        if metric == "faithfulness" and self.faithfulness == "likelihood":
+            from core.judges.likelihood import rule_version
+
+            return f"{self.judge.id} likelihood:v{rule_version()}"
+        return self.judge.id
 
     async def score(self, answer: Answer, evidence: list[Passage] | tuple[Passage, ...],
                     metric: str) -> Score:
@@ -185,12 +225,14 @@ class Scorer:
         if value is None and not reason:
             reason = "the judge gave no usable score"
         return Score(answer.run_id, answer.question_id, answer.mode, metric, value, reason, details,
-                     self.judge.id, judge.model_seconds, retryable=retryable and value is None)
+                     self.judge_name(metric), judge.model_seconds, retryable=retryable and value is None)
 
     async def _faithfulness(self, judge, answer, evidence):
         if not evidence:
             return None, "no passages were retrieved for this question, so there is no evidence to judge against", {}
         contexts = [p.text for p in evidence]
+        if self.faithfulness == "likelihood":
+            return await self._likelihood(judge, answer, evidence, contexts)
         metric = Faithfulness(llm=judge)
         if self.prompts != "ragas":
             from core.judge_prompts import PROMPTS
@@ -209,6 +251,30 @@ class Scorer:
             why = ("the judge found no statements in the answer" if not statements
                    else "the judge returned no verdicts for the statements")
             return None, why, details
+        return float(value), "", details
+
+    async def _likelihood(self, judge, answer, evidence, contexts):
+        from core.judges.likelihood import LikelihoodFaithfulness, load_rules
+
+        rules = load_rules()
+        rule = rules.rule_for(answer.question_id) if self.held_out else rules.rule
+        model = CachedLikelihood(self.judge, self.cache)
+        result = await LikelihoodFaithfulness(model, rule).ascore(answer.question, answer.text, contexts)
+        out = (result.traces or {}).get("output", {})
+        judge.model_seconds += out.get("model_seconds", 0.0)
+        verdicts = out.get("verdicts", [])
+        details = {"judge": "likelihood", "rule": rule.version, "statements": [v["text"] for v in verdicts],
+                   "verdicts": [{"statement": v["text"], "verdict": v["verdict"], "reason": v["reason"],
+                                 "probability": round(v["probability"], 4), "pmi": round(v["pmi"], 4),
+                                 "log_ratio": round(v["log_ratio"], 4), "logp_evidence": round(v["logp_evidence"], 4),
+                                 "logp_question": round(v["logp_question"], 4),
+                                 "disagreement": round(v["disagreement"], 4),
+                                 "passage": None if v["passage"] is None else evidence[v["passage"]].id}
+                                for v in verdicts],
+                   "evidence": [p.id for p in evidence]}
+        value = result.value
+        if value is None or math.isnan(value):
+            return None, result.reason or "the answer holds no statement to judge", details
         return float(value), "", details
 
     async def _relevancy(self, judge, answer):

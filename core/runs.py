@@ -24,6 +24,7 @@ from core.config import PROJECT_ROOT, ModelConfig, Settings
 from core.embeddings import Embedder
 from core.errors import RagEvalError
 from core.evaluate import JudgeCache, Scorer
+from core.judges import faithfulness_judge
 from core.llm import LLM, get_llm, label
 from core.models import METRICS, MODE_LABELS, MODES, Answer, Passage, Question, Run, Score
 from core.store import Store
@@ -71,6 +72,7 @@ def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, 
         imported=imported,
         config={"answer_model": asdict(settings.answer_model), "judge_model": asdict(settings.judge_model),
                 "relevancy_strictness": settings.relevancy_strictness,
+                "faithfulness_judge": faithfulness_judge(settings.faithfulness_judge, settings.judge_model),
                 "embedding_model": settings.embedding_model},
     )
     store.create_run(run)
@@ -152,6 +154,7 @@ class Executor:
         self.judge_llm = judge_llm
         self.progress = progress or (lambda done, total, what: None)
         self.strictness = cfg.get("relevancy_strictness", settings.relevancy_strictness)
+        self.faithfulness = cfg.get("faithfulness_judge", "ragas")  # runs made before the likelihood judge: RAGAS
 
     def execute(self, rescore: bool = False) -> Outcome:
         """Compute every missing answer and score; with `rescore`, score everything again
@@ -200,7 +203,7 @@ class Executor:
         if self.judge_llm is None:
             self.judge_llm = get_llm(self.judge_cfg, self.settings.threads)
         scorer = Scorer(self.judge_llm, self.judge_cfg, self.embedder,
-                        JudgeCache(self.settings.cache_dir / "judge"), self.strictness)
+                        JudgeCache(self.settings.cache_dir / "judge"), self.strictness, faithfulness=self.faithfulness)
         limit = asyncio.Semaphore(self.settings.concurrency)
         state = {"done": done, "cancelled": False}
 
@@ -361,6 +364,7 @@ def _score_json(s: Score | None) -> dict:
 def _run_json(run: Run) -> dict:
     d = asdict(run)
     d.pop("config")  # model configs hold no secrets, but endpoints are not for every export
+    d["faithfulness_judge"] = run.config.get("faithfulness_judge", "ragas")
     return d
 
 
@@ -383,7 +387,8 @@ def ask(store: Store, settings: Settings, embedder: Embedder, kb: str, question:
     answer_llm = get_llm(settings.answer_model, settings.threads)
     judge_llm = get_llm(settings.judge_model, settings.threads)
     scorer = Scorer(judge_llm, settings.judge_model, embedder, JudgeCache(settings.cache_dir / "judge"),
-                    settings.relevancy_strictness)
+                    settings.relevancy_strictness,
+                    faithfulness=faithfulness_judge(settings.faithfulness_judge, settings.judge_model))
     answers, scores = {}, {}
     for mode in modes:
         a = answering.answer(answer_llm, settings.answer_model, "ask", "ask", question, mode, passages)

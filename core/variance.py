@@ -41,7 +41,8 @@ def rejudge(store: Store, settings: Settings, embedder: Embedder, run_id: str, *
     cfg = replace(base, temperature=temperature)
     judge_llm = judge_llm or get_llm(base, settings.threads)
     scorer = Scorer(judge_llm, cfg, embedder, cache=None,
-                    strictness=run.config.get("relevancy_strictness", settings.relevancy_strictness))
+                    strictness=run.config.get("relevancy_strictness", settings.relevancy_strictness),
+                    faithfulness=run.config.get("faithfulness_judge", "ragas"))
     answers = [a for a in store.answers(run_id) if a.text]
     rag = {a.question_id: a for a in answers if a.mode == "rag"}
     have = {(r["question_id"], r["mode"], r["metric"], r["repeat"]) for r in store.repeats(run_id)}

@@ -31,7 +31,8 @@ if asked:
 result = st.session_state.get("ask_result")
 if result is not None:
     if any(result.scores.values()):
-        ui.demo_judge_note(next(iter(next(iter(result.scores.values())).values())).judge)
+        judged_by = next(iter(next(iter(result.scores.values())).values())).judge
+        ui.demo_judge_note(judged_by, "likelihood" if " likelihood:" in judged_by else "ragas")
     cols = st.columns(len(result.answers))
     for col, (mode, a) in zip(cols, result.answers.items()):
         with col:

@@ -40,7 +40,7 @@ else:
             i += 1
     for f in ui.results(latest.id).findings.values():
         st.markdown(ui.md(f["sentence"]))
-    ui.demo_judge_note(latest.judge_model)
+    ui.demo_judge_note(latest.judge_model, latest.config.get("faithfulness_judge", "ragas"))
     if st.button("Open results", icon=":material/insights:"):
         st.session_state["results_run"] = latest.id
         st.switch_page("pages/results.py")

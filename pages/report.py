@@ -18,7 +18,7 @@ if res.both_modes:
     with st.container(border=True):
         for f in res.findings.values():
             st.markdown(ui.md(f["sentence"]))
-ui.demo_judge_note(run["judge_model"])
+ui.demo_judge_note(run["judge_model"], run.get("faithfulness_judge", "ragas"))
 ui.trust_marks(res.trust, run["metrics"])
 
 name = f"rag-eval-{run_id}"

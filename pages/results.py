@@ -16,7 +16,7 @@ run = s["run"]
 st.caption(f"Question set **{run['question_set']}** v{run['question_set_version']} · knowledge base "
            f"**{run['kb']}** · top-{run['top_k']} {run['search_mode']} · answers by {ui.md(run['answer_model'])} · "
            f"judged by {ui.md(run['judge_model'])} · status {run['status']}")
-ui.demo_judge_note(run["judge_model"])
+ui.demo_judge_note(run["judge_model"], run.get("faithfulness_judge", "ragas"))
 ui.trust_marks(res.trust, run["metrics"])
 st.info("Both modes' faithfulness is judged against the **same** passages, those retrieved for each "
         "question, so the comparison is like for like.", icon=":material/balance:")
@@ -149,9 +149,7 @@ for col, mode in zip(answer_cols, s["modes"]):
                 st.markdown(f"**{label}**: {sc['value']:.2f}")
             details = sc.get("details") or {}
             if details.get("verdicts"):
-                st.dataframe(pd.DataFrame(details["verdicts"]).assign(
-                    verdict=lambda d: d["verdict"].map({1: "supported", 0: "not supported"})),
-                    hide_index=True, width="stretch")
+                ui.draw_verdicts(details, (item.get("rag") or {}).get("passages") or [])
             elif details.get("statements"):
                 st.caption("Statements: " + " · ".join(details["statements"]))
             if details.get("generated_questions"):

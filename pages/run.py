@@ -80,7 +80,7 @@ if runs:
         done, total = s["progress"]["done"], s["progress"]["total"]
         status = status_of(run)
         st.progress(done / total if total else 0.0, text=f"{status} · {done} of {total} items")
-        ui.demo_judge_note(run.judge_model)
+        ui.demo_judge_note(run.judge_model, run.config.get("faithfulness_judge", "ragas"))
         c1, c2, c3 = st.columns(3)
         if status == "running" and c1.button("Cancel", icon=":material/stop:", key="run_cancel"):
             cancel(store, run.id)

@@ -63,14 +63,20 @@ def model_section(role: str, cfg: ModelConfig):
 
 model_section("ANSWER", settings.answer_model)
 model_section("JUDGE", settings.judge_model)
-ui.demo_judge_note("embedded:" if settings.judge_model.backend == "embedded" else "")
+field("FAITHFULNESS_JUDGE", "Faithfulness judge", settings.faithfulness_judge, "select",
+      options=["auto", "likelihood", "ragas"])
+st.caption("**likelihood**: verdicts from how much more likely the evidence makes each statement under an embedded "
+           "(GGUF) judge, with a rule fitted on the calibration set; **ragas**: RAGAS's LLM prompts, for a capable "
+           "endpoint judge; **auto**: likelihood for an embedded judge, ragas for an endpoint.")
+faithfulness = ui.faithfulness_judge_or_none(settings)
+ui.demo_judge_note("embedded:" if settings.judge_model.backend == "embedded" else "", faithfulness or "ragas")
 
 st.subheader("Check the judge")
 st.caption("Scores the calibration set (answers of known quality, written by us) with the saved judge and "
            "counts how often it ranks the better answer first. A metric is trusted only at 80% or more. "
            "The result is stored for this judge and shown beside its scores until the judge changes.")
 judge_json = json.dumps(dataclasses.asdict(settings.judge_model))
-ui.draw_calibration(ui.judge_trust(judge_json, settings.relevancy_strictness))
+ui.draw_calibration(ui.judge_trust(judge_json, settings.relevancy_strictness, faithfulness or "ragas"))
 c1, c2 = st.columns([1, 2])
 with c1:
     limit = st.number_input("Calibration items (0 = all)", min_value=0, value=0, step=1, key="settings_check_limit")

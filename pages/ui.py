@@ -95,12 +95,43 @@ def pick_run(key: str, opened_from: str | None = None) -> str:
     return run_id
 
 
-def demo_judge_note(judge_label: str) -> None:
-    if judge_label.startswith("embedded:"):
-        st.warning("Scores judged by the embedded 135M model are **demo-grade**: a model this small cannot "
-                   "reliably tell faithful answers from unfaithful ones. Connect a capable judge over an "
-                   "OpenAI-compatible endpoint in Settings for scores you can rely on.",
-                   icon=":material/science:")
+def demo_judge_note(judge_label: str, faithfulness: str = "ragas") -> None:
+    if not judge_label.startswith("embedded:"):
+        return
+    if faithfulness == "likelihood":
+        st.info("Judged on this machine by the embedded 135M model. **Faithfulness** comes from the *likelihood "
+                "judge*: for each statement of an answer, how much more likely the retrieved evidence makes it "
+                "(two forward passes, no text written by the judge), with a verdict rule fitted and cross-validated "
+                "on our calibration set. **Answer relevancy** uses RAGAS's prompts through the same small model. "
+                "The calibration figures below say how far each can be trusted; a capable judge over an "
+                "OpenAI-compatible endpoint (Settings) can give RAGAS's own faithfulness verdicts.",
+                icon=":material/science:")
+        return
+    st.warning("Scores judged by the embedded 135M model are **demo-grade**: a model this small cannot "
+               "reliably tell faithful answers from unfaithful ones. Connect a capable judge over an "
+               "OpenAI-compatible endpoint in Settings for scores you can rely on.",
+               icon=":material/science:")
+
+
+def draw_verdicts(details: dict, passages: list[dict]) -> None:
+    """A faithfulness judgement statement by statement. The likelihood judge's figures are put in
+    words ("the evidence makes this statement 40× more likely") beside the passage closest to it."""
+    import pandas as pd
+
+    rows = pd.DataFrame(details["verdicts"])
+    rows["verdict"] = rows["verdict"].map({1: "supported", 0: "not supported"})
+    if details.get("judge") != "likelihood":
+        st.dataframe(rows[["statement", "verdict", "reason"]], hide_index=True, width="stretch")
+        return
+    number = {p["id"]: n for n, p in enumerate(passages, 1)}
+    rows["why"] = rows["reason"]
+    rows["p(supported)"] = rows["probability"]
+    rows["closest passage"] = rows["passage"].map(lambda pid: f"#{number[pid]}" if pid in number else "—")
+    st.dataframe(rows[["statement", "verdict", "p(supported)", "why", "closest passage"]], hide_index=True,
+                 width="stretch", column_config={"p(supported)": st.column_config.ProgressColumn(
+                     "p(supported)", min_value=0.0, max_value=1.0, format="%.2f")})
+    st.caption("Likelihood judge: the score is the expected share of statements the evidence supports. "
+               "“× more likely” compares the statement's probability with the evidence and without it.")
 
 
 # -- cached reads (short TTL: a background worker writes while pages read) -----------------
@@ -140,14 +171,26 @@ def results(run_id: str):
 
 
 @st.cache_data(show_spinner=False, ttl=3)
-def judge_trust(judge_config: str, strictness: int) -> dict:
+def judge_trust(judge_config: str, strictness: int, faithfulness: str) -> dict:
     """The calibration figures of a judge (a ModelConfig as JSON, so it caches by value)."""
     import json
 
     from core.calibration import judge_trust as trust
     from core.config import ModelConfig
 
-    return trust(store(), ModelConfig(**json.loads(judge_config)), strictness)
+    return trust(store(), ModelConfig(**json.loads(judge_config)), strictness, faithfulness)
+
+
+def faithfulness_judge_or_none(settings) -> str | None:
+    """The faithfulness judge the settings choose, or None (with the reason shown) when they conflict."""
+    from core.errors import ConfigError
+    from core.judges import faithfulness_judge
+
+    try:
+        return faithfulness_judge(settings.faithfulness_judge, settings.judge_model)
+    except ConfigError as e:
+        st.error(str(e))
+        return None
 
 
 def trust_marks(trust: dict, metrics) -> None:

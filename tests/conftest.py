@@ -71,6 +71,10 @@ def write_docs(folder: Path, docs: dict[str, str] = DOCS) -> Path:
 @pytest.fixture
 def settings(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGEVAL_HOME", str(tmp_path / "home"))
+    # Orchestration tests script RAGAS's faithfulness prompts on a fake judge; the likelihood
+    # judge (the default for the embedded model) reads log-probabilities a script does not
+    # have, and is tested on the real model (test_likelihood.py and the end-to-end tests set "auto").
+    monkeypatch.setenv("RAGEVAL_FAITHFULNESS_JUDGE", "ragas")
     return load_settings()
 
 

@@ -14,7 +14,8 @@ def cli(capsys, *args) -> tuple[int, list[str]]:
     return code, out
 
 
-def test_ingest_run_show_and_rescore_from_cache(settings, docs, tmp_path, capsys):
+def test_ingest_run_show_and_rescore_from_cache(settings, docs, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RAGEVAL_FAITHFULNESS_JUDGE", "auto")  # the default: the likelihood judge
     assert cli(capsys, "ingest", str(docs), "--kb", "demo")[0] == 0
     qfile = tmp_path / "three.csv"
     qfile.write_text("question,category\n"

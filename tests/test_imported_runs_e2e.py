@@ -10,6 +10,7 @@ from core.ingest import ingest
 def test_an_imported_csv_scores_on_the_embedded_models(settings, store, embedder, docs, tmp_path, capsys,
                                                        monkeypatch):
     monkeypatch.setenv("RAGEVAL_RELEVANCY_STRICTNESS", "1")  # one generated question per answer keeps it short
+    monkeypatch.setenv("RAGEVAL_FAITHFULNESS_JUDGE", "auto")  # the default: the likelihood judge
     ingest([str(docs)], "docs", store, embedder, settings)
     f = tmp_path / "answers.csv"
     f.write_text('question,llm_only_answer,rag_answer,rag_contexts\n'
@@ -33,13 +34,19 @@ def test_an_imported_csv_scores_on_the_embedded_models(settings, store, embedder
     assert q1["rag"]["completion_tokens"] is None and q1["rag"]["latency_s"] is None  # never generated here
     assert q2["llm_only"]["scores"]["faithfulness"] == {
         "value": None, "reason": "no answer to score (the imported file holds no LLM only answer to this question)",
-        "details": {}, "judge": q2["llm_only"]["scores"]["faithfulness"]["judge"], "latency_s": 0.0}
+        "details": {}, "judge": q2["llm_only"]["scores"]["faithfulness"]["judge"], "latency_s": 0.0,
+        "retryable": False}
     scored = [(i["question_id"], m, k, a["scores"][k]) for i in (q1, q2) for m in ("llm_only", "rag")
               for a in [i[m]] for k in ("faithfulness", "answer_relevancy") if a["answer"]]
     assert len(scored) == 6
     for qid, mode, metric, s in scored:  # a 135M judge may fail to score; then the reason is there
         assert (s["value"] is not None and 0.0 <= s["value"] <= 1.0) or s["reason"], (qid, mode, metric, s)
     assert any(s["value"] is not None for *_, s in scored)
+    # the likelihood judge: "About a week." is not what the evidence says, "The cookie lasts 365 days." is
+    f_llm, f_rag = (q1[m]["scores"]["faithfulness"] for m in ("llm_only", "rag"))
+    assert f_llm["details"]["judge"] == "likelihood" and "likelihood:v" in f_llm["judge"]
+    assert f_rag["value"] > f_llm["value"], (f_rag, f_llm)
+    assert [v["verdict"] for v in f_rag["details"]["verdicts"]] == [1]
     for mode in ("llm_only", "rag"):  # judged against the file's context (when the judge got that far)
         details = q1[mode]["scores"]["faithfulness"]["details"]
         assert details.get("evidence", ["answers.csv#Q1:1"]) == ["answers.csv#Q1:1"]

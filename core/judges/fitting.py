@@ -24,17 +24,21 @@ from core.judges.likelihood import (
     statement_figures,
 )
 from core.judges.statements import split_statements
+from core.models import TokenLogprobs
 
 KINDS = ("faithful", "unfaithful", "subtly_unfaithful")
-FEATURES = ("logp_evidence", "pmi", "pmi_min", "logp_min")
+FEATURES = ("logp_evidence", "pmi", "disagreement")
 Table = dict[str, dict[str, list[StatementFigures]]]  # item id -> answer kind -> statement figures
 
 
-def answer_figures(model, question: str, evidence: Iterable[str], answer: str) -> list[StatementFigures]:
+def passes(model, question: str, evidence: Iterable[str], answer: str) -> tuple[TokenLogprobs, TokenLogprobs]:
     """The two likelihood passes over one answer, as the judge makes them."""
-    with_e = model.continuation_logprobs(evidence_messages(question, list(evidence)), answer)
-    without = model.continuation_logprobs(question_messages(question), answer)
-    return statement_figures(split_statements(answer), with_e, without)
+    return (model.continuation_logprobs(evidence_messages(question, list(evidence)), answer),
+            model.continuation_logprobs(question_messages(question), answer))
+
+
+def answer_figures(answer: str, two_passes: tuple[TokenLogprobs, TokenLogprobs]) -> list[StatementFigures]:
+    return statement_figures(split_statements(answer), *two_passes)
 
 
 def labels(item: dict[str, list[StatementFigures]]) -> dict[str, list[int]]:
@@ -69,8 +73,8 @@ def fit(table: Table, items: Iterable[str], features=FEATURES, version: str = "0
 
 
 def answer_score(rule: Rule, figures: list[StatementFigures]) -> float | None:
-    """Faithfulness as the metric computes it: the share of statements the rule calls supported."""
-    return sum(rule.supported(f) for f in figures) / len(figures) if figures else None
+    """Faithfulness as the metric computes it: the expected share of supported statements."""
+    return sum(rule.probability(f) for f in figures) / len(figures) if figures else None
 
 
 def pairwise(scores: dict[str, dict[str, float | None]]) -> dict[str, dict[str, int]]:

@@ -62,13 +62,13 @@ class StatementFigures:
     logp_evidence: float  # mean log p(token | evidence, question, answer so far)
     logp_question: float  # mean log p(token | question, answer so far)
     pmi: float  # logp_evidence - logp_question: > 0 when the evidence makes the statement more likely
-    pmi_min: float  # the lowest PMI of a content token: where a changed number or name shows
-    logp_min: float  # the lowest log p with evidence of a content token
+    disagreement: float  # mean over word tokens of p(top) * (log p(top) - log p(token)) with the evidence:
+    #                      high where the evidence made the model sure of another token (a changed number)
     log_ratio: float  # summed PMI: the evidence makes the statement exp(log_ratio) times more likely
 
     def features(self) -> dict[str, float]:
-        return {"logp_evidence": self.logp_evidence, "pmi": self.pmi, "pmi_min": self.pmi_min,
-                "logp_min": self.logp_min, "log_ratio": self.log_ratio}
+        return {"logp_evidence": self.logp_evidence, "logp_question": self.logp_question, "pmi": self.pmi,
+                "disagreement": self.disagreement, "log_ratio": self.log_ratio}
 
 
 def statement_figures(statements: list[Statement], with_evidence: TokenLogprobs,
@@ -76,20 +76,21 @@ def statement_figures(statements: list[Statement], with_evidence: TokenLogprobs,
     """Each statement's figures from the tokens that start inside it."""
     if with_evidence.tokens != without.tokens:
         raise ValueError("the two passes must score the same tokens")
-    starts = np.asarray(with_evidence.offsets)
+    # a token belongs where its first visible character is (" It" starts the next sentence)
+    starts = np.asarray([o + len(t) - len(t.lstrip()) for o, t in zip(with_evidence.offsets, with_evidence.tokens)])
     lp_e, lp_q = np.asarray(with_evidence.logprobs), np.asarray(without.logprobs)
-    content = np.array([bool(_CONTENT.search(t)) for t in with_evidence.tokens], dtype=bool)
+    top = np.asarray(with_evidence.top_logprobs) if with_evidence.top_logprobs else lp_e
+    disagree = np.exp(top) * (top - lp_e)
+    words = np.array([bool(_CONTENT.search(t)) for t in with_evidence.tokens], dtype=bool)
     out = []
     for s in statements:
         inside = (starts >= s.start) & (starts < s.end)
         if not inside.any():
             continue
         e, q = lp_e[inside], lp_q[inside]
-        words = inside & content
-        we, wq = (lp_e[words], lp_q[words]) if words.any() else (e, q)
-        out.append(StatementFigures(
-            s.text, s.start, s.end, int(inside.sum()), float(e.mean()), float(q.mean()),
-            float(e.mean() - q.mean()), float((we - wq).min()), float(we.min()), float((e - q).sum())))
+        d = disagree[inside & words] if (inside & words).any() else disagree[inside]
+        out.append(StatementFigures(s.text, s.start, s.end, int(inside.sum()), float(e.mean()), float(q.mean()),
+                                    float(e.mean() - q.mean()), float(d.mean()), float((e - q).sum())))
     return out
 
 
@@ -208,7 +209,9 @@ class LikelihoodFaithfulness(BaseMetric):
             verdicts.append({**asdict(f), "verdict": int(p >= self.rule.threshold), "probability": p,
                              "reason": ratio_words(f.log_ratio),
                              "passage": best_passage(f.text, retrieved_contexts)})
-        value = sum(v["verdict"] for v in verdicts) / len(verdicts)
+        # the expected share of supported statements: RAGAS's definition with each verdict's
+        # calibrated probability, so two answers with the same verdicts still rank by how sure they are
+        value = sum(v["probability"] for v in verdicts) / len(verdicts)
         return MetricResult(value=value, traces={"output": {
             "verdicts": verdicts, "rule": self.rule.version,
             "model_seconds": with_e.latency_s + without.latency_s}})

@@ -36,5 +36,10 @@ class LLM(ABC):
     def continuation_logprobs(self, messages: Messages, continuation: str) -> TokenLogprobs:
         """The log-probability of each token of `continuation` as the assistant's reply to
         `messages` (no generation). Backends that cannot say raise ModelError."""
+        with self._count_lock:
+            self.calls += 1
+        return self._continuation_logprobs(messages, continuation)
+
+    def _continuation_logprobs(self, messages: Messages, continuation: str) -> TokenLogprobs:
         raise ModelError(f"{self.id} cannot report token log-probabilities; the likelihood judge needs an "
                          "embedded (GGUF) judge model, or choose the RAGAS faithfulness judge")

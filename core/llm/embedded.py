@@ -4,6 +4,7 @@ The judge's JSON is grammar-constrained from the schema, so a small model cannot
 malformed JSON (it can still emit wrong content)."""
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
 import threading
@@ -61,6 +62,8 @@ def _load(path: str, n_ctx: int, threads: int, slot: int = 0):
         llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, verbose=False)
     except Exception as e:  # llama.cpp reports a bad file as a bare ValueError/RuntimeError
         raise ModelError(f"GGUF model file '{path}' could not be loaded: {e}") from None
+    # closed before interpreter shutdown tears down llama_cpp's globals (else __del__ prints a traceback)
+    atexit.register(llama.close)
     return llama, threading.Lock()  # one llama.cpp context serves one call at a time
 
 
@@ -96,7 +99,7 @@ class EmbeddedLLM(LLM):
                           latency_s=time.perf_counter() - t0)
 
     # -- likelihood ------------------------------------------------------------------------
-    def continuation_logprobs(self, messages: Messages, continuation: str) -> TokenLogprobs:
+    def _continuation_logprobs(self, messages: Messages, continuation: str) -> TokenLogprobs:
         """One forward pass over the chat prompt and `continuation`, reading the logits only
         at the continuation's positions (a full logits matrix would be n_vocab floats per
         token). The KV cache keeps what the previous call shared with this one, so judging a
