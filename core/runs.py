@@ -254,56 +254,10 @@ def cancel(store: Store, run_id: str) -> None:
 
 def summary(store: Store, run_id: str) -> dict:
     """The run with every item's answers and scores, and per mode and metric the mean over
-    scored items and the scored / unscored counts."""
-    run = store.run(run_id)
-    questions = run_questions(store, run)
-    answers = {(a.question_id, a.mode): a for a in store.answers(run_id)}
-    scores: dict[tuple[str, str, str], Score] = {(s.question_id, s.mode, s.metric): s for s in store.scores(run_id)}
-    modes: dict = {}
-    for mode in run.modes:
-        modes[mode] = {}
-        for metric in run.metrics:
-            got = [scores.get((q.id, mode, metric)) for q in questions]
-            values = [s.value for s in got if s is not None and s.scored]
-            modes[mode][metric] = {
-                "mean": sum(values) / len(values) if values else None,
-                "n_scored": len(values),
-                "n_unscored": sum(1 for s in got if s is not None and not s.scored),
-                "n_missing": sum(1 for s in got if s is None),
-            }
-    done = count_done(run, questions, answers, scores)
-    items = []
-    for q in questions:
-        item = {"question_id": q.id, "question": q.question, "category": q.category, "reference": q.reference}
-        for mode in run.modes:
-            a = answers.get((q.id, mode))
-            item[mode] = None if a is None else {
-                "answer": a.text, "error": a.error, "model": a.model, **_cost(a),
-                "passages": [asdict(p) for p in a.passages],
-                "scores": {m: _score_json(scores.get((q.id, mode, m))) for m in run.metrics},
-            }
-        items.append(item)
-    return {"run_id": run.id, "run": _run_json(run), "modes": modes, "items": items,
-            "progress": {"done": done, "total": len(questions) * len(run.modes)}}
+    scored items and the scored / unscored counts (read as columns: `core.results`)."""
+    from core.results import summary_json
 
-
-def _cost(a: Answer) -> dict:
-    """Latency and tokens; None for an imported answer, which was never generated here."""
-    measured = a.model != "imported"
-    return {k: getattr(a, k) if measured else None for k in ("latency_s", "prompt_tokens", "completion_tokens")}
-
-
-def _score_json(s: Score | None) -> dict:
-    if s is None:
-        return {"value": None, "reason": "not scored yet"}
-    return {"value": s.value, "reason": s.reason or None, "details": s.details, "judge": s.judge,
-            "latency_s": s.latency_s}
-
-
-def _run_json(run: Run) -> dict:
-    d = asdict(run)
-    d.pop("config")  # model configs hold no secrets, but endpoints are not for every export
-    return d
+    return summary_json(store, run_id)
 
 
 @dataclass
