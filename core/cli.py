@@ -228,12 +228,12 @@ def cmd_cancel(args) -> int:
 
 def cmd_show(args) -> int:
     from core.models import METRIC_LABELS, MODE_LABELS
-    from core.report import results
+    from core.results import document, load
 
     _, store = _context()
-    res = results(store, args.run_id)
-    s = res.summary
+    res = load(store, args.run_id)
     if args.json:
+        s = document(store, res)
         # RAG minus LLM only, per metric, over the questions scored in both modes
         s["comparison"] = {m: f["comparison"] for m, f in res.findings.items()}
         s["findings"] = {m: {k: f[k] for k in ("sentence", "judge_noise", "noise_sentence")}
@@ -241,10 +241,10 @@ def cmd_show(args) -> int:
         s["calibration"] = res.trust  # how the run's judge did on the calibration set, per metric
         print(json.dumps(s))
         return 0
-    r = s["run"]
+    r = res.run_json()
     print(f"run {r['id']} [{r['status']}] kb={r['kb']} questions={r['question_set']} v{r['question_set_version']} "
           f"answer={r['answer_model']} judge={r['judge_model']} top_k={r['top_k']}")
-    for mode, metrics in s["modes"].items():
+    for mode, metrics in res.modes_json().items():
         for metric, m in metrics.items():
             mean = "—" if m["mean"] is None else f"{m['mean']:.3f}"
             print(f"  {MODE_LABELS[mode]:<10} {METRIC_LABELS[metric]:<17} mean {mean}  "
@@ -260,14 +260,15 @@ def cmd_show(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from core.report import FORMATS, export_bytes, html_report, results
+    from core.report import FORMATS, export_bytes, html_report
+    from core.results import load
 
     fmt = os.path.splitext(args.out)[1].lstrip(".").lower()
     if fmt not in FORMATS:
         raise RagEvalError(f"--out {args.out}: name a .html, .csv, .parquet or .json file")
     _, store = _context()
-    res = results(store, args.run_id)
-    data = html_report(res).encode("utf-8") if fmt == "html" else export_bytes(res, fmt)
+    res = load(store, args.run_id)
+    data = html_report(store, res).encode("utf-8") if fmt == "html" else export_bytes(store, res, fmt)
     with open(args.out, "wb") as f:
         f.write(data)
     print(f"wrote {args.out} ({len(data) / 1e6:.1f} MB)", file=sys.stderr)

@@ -199,7 +199,11 @@ def item(store: Store, res: RunResults, question_id: str) -> dict:
 def summary_json(store: Store, run_id: str) -> dict:
     """The run with every item's answers and scores, per mode and metric the mean over scored
     items with the scored / unscored / missing counts, and its progress."""
-    res = load(store, run_id, findings=False)
+    return document(store, load(store, run_id, findings=False))
+
+
+def document(store: Store, res: RunResults) -> dict:
+    """`summary_json` of results already read: the shape `show --json` prints."""
     return {"run_id": res.run.id, "run": res.run_json(), "modes": res.modes_json(),
             "items": items(store, res.run, res.questions), "progress": {"done": res.done, "total": res.total}}
 
