@@ -251,6 +251,7 @@ def main() -> None:
           f"{seconds:.1f} s", flush=True)
 
     new = {}
+    new["startup"], _ = cli(ROOT, work, "runs", "--json")  # what every CLI figure below includes
     new["frame"], res = timed(lambda: results.load(store, run_id, findings=False))
     new["summary"], _ = timed(lambda: runs.summary(store, run_id))
     new["findings"], _ = timed(lambda: stats.findings(res.frame, list(res.run.metrics)))
@@ -268,7 +269,7 @@ def main() -> None:
         print(f"timing {args.baseline} on the same run…", flush=True)
         old.update(baseline(args.baseline, work, run_id, work))
         source = f"{args.baseline}, this session (page: reference)"
-    rows = [("run read as a frame (s)", "frame", None), ("runs.summary, full items (s)", "summary", "summary"),
+    rows = [("CLI start-up: `runs --json` (s)", "startup", None), ("run read as a frame (s)", "frame", None), ("runs.summary, full items (s)", "summary", "summary"),
             ("stats.findings (s)", "findings", "findings"), ("show --json (s)", "show", "show"),
             ("show --json (MB)", "show_mb", "show_mb"), ("report html (s)", "report", "report"),
             ("report html (MB)", "report_mb", "report_mb"),
