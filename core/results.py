@@ -12,6 +12,8 @@ judge's details) are read only for what is shown in full: one question's drill-d
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -167,9 +169,12 @@ def repeats_frame(store: Store, run_id: str) -> pd.DataFrame:
 
 
 # -- the JSON edges: full items, read only where they are shown ------------------------------
-def items(store: Store, run: Run, questions: pd.DataFrame, question_ids: list[str] | None = None) -> list[dict]:
+def items(store: Store, run: Run, questions: pd.DataFrame, question_ids: list[str] | None = None,
+          raw: RawJSON | None = None) -> list[dict]:
     """Per question (all, or those of `question_ids`): the question and, per mode, the answer
-    with its passages, cost and every metric's score with the judge's details."""
+    with its passages, cost and every metric's score with the judge's details. With `raw`,
+    passages and details stay the JSON text they are stored as, for `raw.dumps`."""
+    parse = raw.keep if raw is not None else json.loads
     if question_ids is not None:
         wanted = set(question_ids)
         questions = questions[questions["question_id"].isin(wanted)]
@@ -185,8 +190,8 @@ def items(store: Store, run: Run, questions: pd.DataFrame, question_ids: list[st
             a = answers.get((qid, mode))
             item[mode] = None if a is None else {
                 "answer": a["text"], "error": a["error"], "model": a["model"], **_cost(a),
-                "passages": json.loads(a["passages"] or "[]"),
-                "scores": {m: _score_json(scores.get((qid, mode, m))) for m in run.metrics}}
+                "passages": parse(a["passages"] or "[]"),
+                "scores": {m: _score_json(scores.get((qid, mode, m)), parse) for m in run.metrics}}
         out.append(item)
     return out
 
@@ -202,10 +207,10 @@ def summary_json(store: Store, run_id: str) -> dict:
     return document(store, load(store, run_id, findings=False))
 
 
-def document(store: Store, res: RunResults) -> dict:
+def document(store: Store, res: RunResults, raw: RawJSON | None = None) -> dict:
     """`summary_json` of results already read: the shape `show --json` prints."""
     return {"run_id": res.run.id, "run": res.run_json(), "modes": res.modes_json(),
-            "items": items(store, res.run, res.questions), "progress": {"done": res.done, "total": res.total}}
+            "items": items(store, res.run, res.questions, raw=raw), "progress": {"done": res.done, "total": res.total}}
 
 
 def _cost(a: dict) -> dict:
@@ -214,12 +219,29 @@ def _cost(a: dict) -> dict:
     return {k: a[k] if measured else None for k in ("latency_s", "prompt_tokens", "completion_tokens")}
 
 
-def _score_json(s: dict | None) -> dict:
+def _score_json(s: dict | None, parse=json.loads) -> dict:
     if s is None:
         return {"value": None, "reason": NOT_SCORED}
     value = s["value"]
     return {"value": None if value is None or value != value else value, "reason": s["reason"] or None,
-            "details": json.loads(s["details"] or "{}"), "judge": s["judge"], "latency_s": s["latency_s"]}
+            "details": parse(s["details"] or "{}"), "judge": s["judge"], "latency_s": s["latency_s"]}
+
+
+class RawJSON:
+    """JSON text kept as it is stored and spliced into the document as it is written:
+    parsing 60,000 stored fragments only to write them again took most of `show --json`."""
+
+    def __init__(self):
+        self.fragments: list[str] = []
+        self._token = secrets.token_hex(8)  # no user text can hold it: a placeholder is never confused
+        self._placeholder = re.compile(r'"\\u0000' + self._token + r':(\d+)"')
+
+    def keep(self, text: str) -> str:
+        self.fragments.append(text)
+        return f"\x00{self._token}:{len(self.fragments) - 1}"
+
+    def dumps(self, doc) -> str:
+        return self._placeholder.sub(lambda m: self.fragments[int(m.group(1))], json.dumps(doc))
 
 
 def items_frame(store: Store, res: RunResults) -> pd.DataFrame:

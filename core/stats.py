@@ -8,6 +8,8 @@ the questions scored on both; a question unscored on either side is left out and
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -113,6 +115,16 @@ def compare(a, b, metric: str, *, tie_margin: float = TIE_MARGIN, resamples: int
     return Comparison(mean_diff=mean, ci_low=low, ci_high=high, p_value=p, p_holm=p, effect_size=r, **base)
 
 
+def compare_many(jobs: list[tuple]) -> list[Comparison]:
+    """`compare(a, b, metric)` for each job, on every core: numpy releases the GIL while it
+    resamples, and each job keeps its own seeded generator, so the results are the same as
+    one after another."""
+    if len(jobs) < 2:
+        return [compare(*job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda job: compare(*job), jobs))
+
+
 def _bootstrap_ci(d: np.ndarray, resamples: int, seed: int) -> tuple[float | None, float | None]:
     if len(d) < 2:
         return None, None
@@ -193,21 +205,22 @@ def with_holm(comparisons: dict[str, Comparison]) -> dict[str, Comparison]:
 
 def compare_modes(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag") -> dict[str, Comparison]:
     """Per metric, mode b against mode a over the questions scored in both, Holm-corrected."""
-    out = {}
+    metrics, jobs = list(metrics), []
     for metric in metrics:
         p = paired(df, metric, a, b)
-        out[metric] = compare(p[a], p[b], metric)
-    return with_holm(out)
+        jobs.append((p[a], p[b], metric))
+    return with_holm(dict(zip(metrics, compare_many(jobs))))
 
 
 def by_category(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag") -> pd.DataFrame:
     """The same comparison within each category (Holm across every category and metric)."""
-    rows, comps = [], []
+    rows, jobs = [], []
     for metric in metrics:
         p = paired(df, metric, a, b)
         for cat, g in p.groupby("category", sort=True):
-            comps.append(compare(g[a], g[b], metric))
+            jobs.append((g[a], g[b], metric))
             rows.append({"category": cat or "(none)", "metric": metric})
+    comps = compare_many(jobs)
     adjusted = holm([c.p_value for c in comps])
     return pd.DataFrame([{**r, **asdict(c), "p_holm": p} for r, c, p in zip(rows, comps, adjusted)])
 
@@ -220,12 +233,10 @@ def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, mode: str, metrics) -> 
         return g.drop_duplicates(["key", "metric"])
     a, b = side(df_a), side(df_b)
     shared = sorted(set(a["key"]) & set(b["key"]))
-    out = {}
-    for metric in metrics:
-        va = a[a.metric == metric].set_index("key")["value"].reindex(shared)
-        vb = b[b.metric == metric].set_index("key")["value"].reindex(shared)
-        out[metric] = compare(va, vb, metric)
-    return with_holm(out), len(shared)
+    metrics = list(metrics)
+    jobs = [(a[a.metric == m].set_index("key")["value"].reindex(shared),
+             b[b.metric == m].set_index("key")["value"].reindex(shared), m) for m in metrics]
+    return with_holm(dict(zip(metrics, compare_many(jobs)))), len(shared)
 
 
 def headline(c: Comparison, subject: str = "RAG", against: str = "") -> str:

@@ -194,3 +194,13 @@ def test_small_runs_keep_every_point():
     df = big_frame(40)
     assert len(charts.deltas(df, "faithfulness").data[0].x) == stats.paired(df, "faithfulness")["delta"].notna().sum()
     assert sum(len(t.y) for t in charts.distributions(df).data) == int(df["value"].notna().sum())
+
+
+def test_show_json_splices_stored_json_as_it_is(store, small_run):
+    res = results.load(store, small_run, findings=False)
+    raw = results.RawJSON()
+    doc = results.document(store, res, raw)
+    doc["note"] = "\x00" + "user text that looks like a placeholder: 0"
+    text = raw.dumps(doc)
+    plain = json.loads(json.dumps(results.summary_json(store, small_run)))  # tuples become lists
+    assert json.loads(text) == {**plain, "note": doc["note"]}
