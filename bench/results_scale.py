@@ -8,7 +8,9 @@ batches; text, passages and the judge's details of realistic size), then prints,
 its reference: reading the run as a frame and as the full summary, `stats.findings`,
 `show --json` (seconds and bytes), the HTML report (seconds and bytes), and the Results page
 in headless Chromium (navigation → last chart drawn, DOM nodes, websocket bytes, then the
-"Per question" tab) with the server's peak RSS.
+"Per question" tab) with the server's peak RSS. The page is also timed on a 30-question run
+in the same browser: what the browser and Plotly cost at any size, the floor of the figure.
+The CLI figures include the CLI's start-up, printed on its own.
 
 With `--baseline REV` the core functions and the CLI of that commit (extracted with
 `git archive`) run on the same workspace in the same session, so the ratios are measured,
@@ -158,8 +160,10 @@ def peak_rss_gb(pid: int) -> float:
     return float("nan")
 
 
-def browse(home: Path, run_id: str, screenshot: Path | None) -> dict:
-    """The Results page in headless Chromium: navigation → every chart drawn."""
+def browse(home: Path, run_id: str, small_id: str, screenshot: Path | None) -> dict:
+    """The Results page in headless Chromium: navigation → every chart drawn, on a small run
+    first (what the browser and Plotly cost at any size), then on the large one, cold (its
+    results not yet read by the server) and again warm (a reload)."""
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -186,21 +190,26 @@ def browse(home: Path, run_id: str, screenshot: Path | None) -> dict:
             received = [0]
             page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.__setitem__(
                 0, received[0] + len(payload))))
-            page.goto(url)  # warm the server up: imports and the workspace, not what is measured
+            page.goto(f"{url}/settings")  # the server's imports and the workspace: not what is measured
             page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=60_000)
             settle(page)
-            received[0] = 0
-            t0 = time.perf_counter()
-            page.goto(f"{url}/results?run={run_id}")
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=600_000)
-            settle(page)
-            charts_drawn(page)
-            out["page"] = time.perf_counter() - t0
+
+            def results_page(rid: str) -> float:
+                received[0] = 0
+                t0 = time.perf_counter()
+                page.goto(f"{url}/results?run={rid}")
+                page.wait_for_selector(".js-plotly-plot .main-svg", timeout=600_000)
+                settle(page)
+                charts_drawn(page)
+                return time.perf_counter() - t0
+
+            out["page_small"] = results_page(small_id)
+            out["page"] = results_page(run_id)
             out["page_nodes"] = page.evaluate("document.getElementsByTagName('*').length")
             out["page_ws_mb"] = received[0] / 1e6
-            out["charts"] = page.locator(".js-plotly-plot").count()
+            out["page_warm"] = results_page(run_id)
             if screenshot:
-                page.screenshot(path=str(screenshot), full_page=True)
+                tall(page, screenshot)
             t0 = time.perf_counter()
             page.get_by_role("tab", name="Per question").click()
             page.wait_for_timeout(300)
@@ -208,7 +217,7 @@ def browse(home: Path, run_id: str, screenshot: Path | None) -> dict:
             charts_drawn(page)
             out["tab"] = time.perf_counter() - t0
             if screenshot:
-                page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-per-question.png")), full_page=True)
+                tall(page, screenshot.with_name(screenshot.stem + "-per-question.png"))
             browser.close()
         out["page_rss_gb"] = peak_rss_gb(server.pid)
     finally:
@@ -216,6 +225,16 @@ def browse(home: Path, run_id: str, screenshot: Path | None) -> dict:
         server.wait(timeout=30)
         log.close()
     return out
+
+
+def tall(page, path: Path) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its own container, so the
+    window is made as tall as the content first."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight || 3000")
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 100, 12_000)})
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def settle(page) -> None:
@@ -247,6 +266,7 @@ def main() -> None:
 
     store = open_workspace(load_settings())
     seconds, run_id = timed(lambda: write_run(store, args.questions))
+    small_id = write_run(store, 30, seed=15)
     print(f"workspace {work}: run {run_id}, {args.questions} questions × 2 modes × 2 metrics written in "
           f"{seconds:.1f} s", flush=True)
 
@@ -261,7 +281,7 @@ def main() -> None:
     new["report"], _ = cli(ROOT, work, "report", run_id, "--out", str(report))
     new["report_mb"] = report.stat().st_size / 1e6
     if not args.no_browser:
-        new.update(browse(work, run_id, args.screenshot))
+        new.update(browse(work, run_id, small_id, args.screenshot))
 
     old = dict(REFERENCE)
     source = "reference (issue 14)"
@@ -273,8 +293,10 @@ def main() -> None:
             ("stats.findings (s)", "findings", "findings"), ("show --json (s)", "show", "show"),
             ("show --json (MB)", "show_mb", "show_mb"), ("report html (s)", "report", "report"),
             ("report html (MB)", "report_mb", "report_mb"),
+            ("Results page, 30 questions → last chart (s)", "page_small", None),
             ("Results page, navigation → last chart (s)", "page", "page"),
             ("  its DOM nodes", "page_nodes", "page_nodes"), ("  its websocket (MB)", "page_ws_mb", "page_ws_mb"),
+            ("  again, the server's cache warm (s)", "page_warm", None),
             ("  server peak RSS (GB)", "page_rss_gb", "page_rss_gb"),
             ("'Per question' tab → charts drawn (s)", "tab", "tab")]
     print(f"\n{'':44}{'now':>10}{'before':>10}{'ratio':>8}   before = {source}")
