@@ -247,9 +247,9 @@ def headline(c: Comparison, subject: str = "RAG", against: str = "") -> str:
     versus = f" {against}" if against else ""
     if c.n_pairs < 2 or c.mean_diff is None or c.ci_low is None:
         return (f"Too few questions were scored on both sides to compare {name} "
-                f"({c.n_pairs} of {total}).")
-    counts = (f"on {c.n_pairs} of {total} questions scored on both sides ({c.wins} better, {c.ties} within "
-              f"±{c.tie_margin:.2f}, {c.losses} worse)")
+                f"({c.n_pairs:,} of {total:,}).")
+    counts = (f"on {c.n_pairs:,} of {total:,} questions scored on both sides ({c.wins:,} better, {c.ties:,} within "
+              f"±{c.tie_margin:.2f}, {c.losses:,} worse)")
     if c.ci_low > 0 or c.ci_high < 0:
         up = c.mean_diff > 0
         low, high = (c.ci_low, c.ci_high) if up else (-c.ci_high, -c.ci_low)
