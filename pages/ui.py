@@ -133,11 +133,11 @@ def results(run_id: str, findings: bool = True):
     moved; a page rerun recomputes nothing."""
     s = store()
     run = s.run(run_id)
-    return _results(run_id, (run.status, run.worker, run.error, *s.run_counts(run_id)), findings)
+    return _results(s.uri, run_id, (run.status, run.worker, run.error, *s.run_counts(run_id)), findings)
 
 
 @st.cache_resource(show_spinner="Reading the run…", max_entries=8)
-def _results(run_id: str, state: tuple, findings: bool):
+def _results(uri: str, run_id: str, state: tuple, findings: bool):
     from core.results import load
 
     return load(store(), run_id, findings=findings)  # shared, not copied: pages only read it
@@ -148,7 +148,8 @@ def paged_dataframe(df, key: str, page_size: int = 500, **kwargs) -> None:
     pages = max(1, -(-len(df) // page_size))
     page = 1
     if pages > 1:
-        page = st.number_input(f"Page (of {pages:,})", 1, pages, 1, key=key)
+        # the page count is in the key: when a filter changes it, the table starts again at page 1
+        page = st.number_input(f"Page (of {pages:,})", 1, pages, 1, key=f"{key}_{pages}")
         st.caption(f"Rows {(page - 1) * page_size + 1:,}–{min(page * page_size, len(df)):,} of {len(df):,}")
     st.dataframe(df.iloc[(page - 1) * page_size: page * page_size], **kwargs)
 
