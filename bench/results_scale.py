@@ -295,7 +295,7 @@ def main() -> None:
             ("stats.findings (s)", "findings", "findings"), ("show --json (s)", "show", "show"),
             ("show --json (MB)", "show_mb", "show_mb"), ("report html (s)", "report", "report"),
             ("report html (MB)", "report_mb", "report_mb"),
-            ("Results page, first one opened: 30 questions (s)", "page_small_first", None),
+            ("Results page first opened, 30 questions (s)", "page_small_first", None),
             ("Results page, navigation → last chart (s)", "page", "page"),
             ("  the same for the 30-question run (s)", "page_small", None),
             ("  its DOM nodes", "page_nodes", "page_nodes"), ("  its websocket (MB)", "page_ws_mb", "page_ws_mb"),
