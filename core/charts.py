@@ -58,6 +58,7 @@ def dumbbell(df: pd.DataFrame, metric: str) -> go.Figure:
                      f"with RAG, of {len(both):,} questions scored in both modes")
         else:
             wide = both
+            title += f" — the {len(both):,} questions scored in both modes"
     labels = [f"{qid} · {_short(q)}" for qid, q in zip(wide.question_id, wide.question)]
     fig = go.Figure()
     xs, ys = [], []
