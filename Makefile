@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 
-.PHONY: setup sysdeps run test bench bench-retrieval clean
+.PHONY: setup sysdeps run test bench bench-retrieval bench-results clean
 
 # System packages, installed with apt when missing: a C/C++ toolchain and cmake build
 # llama-cpp-python; the browser test drives Debian's Chromium (Playwright's own browser
@@ -46,6 +46,11 @@ bench: setup
 # builds the demo knowledge base first (the first time downloads eleven sdists from PyPI)
 bench-retrieval: setup
 	$(BIN)/python bench/retrieval_quality.py
+
+# a finished run of 10,000 questions read, tested, shown, reported and opened in Chromium (a few minutes)
+bench-results: setup
+	$(call apt_ensure,chromium)
+	$(BIN)/python bench/results_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,9 +1,16 @@
-"""Plotly figure builders: a tidy scores frame (`core.stats.score_frame`) or comparisons
-in, a Figure out. Pure and testable."""
+"""Plotly figure builders: a tidy scores frame (`core.results`, `core.stats.score_frame`) or
+comparisons in, a Figure out. Pure and testable.
+
+A figure never carries more points than a person can see: past a few hundred questions the
+per-question charts show the extremes or a curve, distributions their quartiles and the
+scatter a seeded sample, and their titles say so. A browser drawing 10,000 bars with text
+took 85 s; these stay under a few thousand points at any size.
+"""
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -11,6 +18,11 @@ from core.models import METRIC_LABELS, MODE_LABELS
 from core.stats import Comparison, mean_table, paired
 
 COLORS = {"llm_only": "#94a3b8", "rag": "#2563eb"}
+BARS = 300  # per-question bars up to this many questions; past it, the sorted curve
+CURVE_POINTS = 1000  # points of that curve
+DUMBBELL_EACH = 100  # past 2 × this many questions, the dumbbell shows this many largest drops and gains
+BOX_POINTS = 1000  # past this many scores a box is drawn from its quartiles, without the points
+SCATTER_SAMPLE = 1500  # answers per mode in the scatter, a seeded sample past that
 _LAYOUT = dict(template="plotly_white", margin=dict(l=10, r=10, t=80, b=10),
                legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
 
@@ -34,8 +46,19 @@ def mean_bars(df: pd.DataFrame) -> go.Figure:
 
 
 def dumbbell(df: pd.DataFrame, metric: str) -> go.Figure:
-    """Per question: the two modes' scores joined by a line, sorted by the difference."""
+    """Per question: the two modes' scores joined by a line, sorted by the difference; past
+    2 × DUMBBELL_EACH questions only the largest drops and gains, as the title says."""
     wide = paired(df, metric)
+    title = f"{METRIC_LABELS[metric]} per question (LLM only → LLM + RAG)"
+    if len(wide) > 2 * DUMBBELL_EACH:
+        both = wide.dropna(subset=["delta"])  # sorted by delta: the drops first, the gains last
+        if len(both) > 2 * DUMBBELL_EACH:
+            wide = pd.concat([both.head(DUMBBELL_EACH), both.tail(DUMBBELL_EACH)])
+            title = (f"{METRIC_LABELS[metric]}: the {DUMBBELL_EACH} largest drops and {DUMBBELL_EACH} largest gains "
+                     f"with RAG, of {len(both):,} questions scored in both modes")
+        else:
+            wide = both
+            title += f" — the {len(both):,} questions scored in both modes"
     labels = [f"{qid} · {_short(q)}" for qid, q in zip(wide.question_id, wide.question)]
     fig = go.Figure()
     xs, ys = [], []
@@ -47,11 +70,12 @@ def dumbbell(df: pd.DataFrame, metric: str) -> go.Figure:
                     hoverinfo="skip")
     for mode in ("llm_only", "rag"):
         fig.add_scatter(x=wide[mode], y=labels, mode="markers", name=MODE_LABELS[mode],
-                        marker=dict(color=COLORS[mode], size=11),
+                        marker=dict(color=COLORS[mode], size=11 if len(labels) <= 60 else 7),
                         hovertemplate="%{y}<br>%{x:.3f}<extra>" + MODE_LABELS[mode] + "</extra>")
-    fig.update_layout(title=f"{METRIC_LABELS[metric]} per question (LLM only → LLM + RAG)",
-                      xaxis=dict(range=[-0.02, 1.02], title=METRIC_LABELS[metric]),
-                      height=max(320, 28 * len(labels) + 120), **_LAYOUT)
+    row = 28 if len(labels) <= 60 else 16
+    fig.update_layout(title=title, xaxis=dict(range=[-0.02, 1.02], title=METRIC_LABELS[metric]),
+                      yaxis=dict(autorange="reversed") if len(labels) > 60 else {},
+                      height=max(320, row * len(labels) + 120), **_LAYOUT)
     return fig
 
 
@@ -76,16 +100,36 @@ def differences(comparisons: dict[str, Comparison], title: str = "LLM + RAG − 
 
 
 def deltas(df: pd.DataFrame, metric: str) -> go.Figure:
-    """Per question, RAG − LLM only on one metric, sorted: where retrieval helped and hurt."""
+    """Per question, RAG − LLM only on one metric, sorted: where retrieval helped and hurt.
+    Bars up to BARS questions (the question on hover, never as text on every bar); past
+    that, the sorted differences as one curve of at most CURVE_POINTS points."""
     p = paired(df, metric).dropna(subset=["delta"]).sort_values("delta", kind="stable")
     fig = go.Figure()
-    fig.add_bar(x=[f"{q}" for q in p["question_id"]], y=p["delta"],
-                marker_color=[COLORS["rag"] if d >= 0 else "#dc2626" for d in p["delta"]],
-                text=[_short(q) for q in p["question"]],
-                hovertemplate="%{x} · %{text}<br>change %{y:+.3f}<extra></extra>")
-    fig.update_layout(title=f"{METRIC_LABELS[metric]}: change with RAG per question (sorted)",
-                      yaxis=dict(range=[-1.05, 1.05], title="LLM + RAG − LLM only"),
-                      xaxis=dict(title="question", type="category"), **_LAYOUT)
+    title = f"{METRIC_LABELS[metric]}: change with RAG per question (sorted)"
+    if len(p) <= BARS:
+        fig.add_bar(x=[f"{q}" for q in p["question_id"]], y=p["delta"],
+                    marker_color=[COLORS["rag"] if d >= 0 else "#dc2626" for d in p["delta"]],
+                    customdata=[_short(q) for q in p["question"]],
+                    hovertemplate="%{x} · %{customdata}<br>change %{y:+.3f}<extra></extra>")
+        xaxis = dict(title="question", type="category", showticklabels=len(p) <= 60)
+    else:
+        keep = np.unique(np.linspace(0, len(p) - 1, CURVE_POINTS).round().astype(int))
+        s, rank = p.iloc[keep], keep + 1
+        worse = (s["delta"] < 0).to_numpy()
+        for name, mask, color in (("worse with RAG", worse, "#dc2626"),
+                                  ("better or equal with RAG", ~worse, COLORS["rag"])):
+            part = s[mask]
+            fig.add_scatter(x=rank[mask], y=part["delta"], mode="lines", fill="tozeroy", name=name,
+                            line=dict(color=color, width=1.5),
+                            customdata=np.stack([part["question_id"].to_numpy(dtype=object),
+                                                 np.array([_short(q) for q in part["question"]], dtype=object)],
+                                                axis=-1),
+                            hovertemplate="%{customdata[0]} · %{customdata[1]}<br>change %{y:+.3f}<extra></extra>")
+        title = (f"{METRIC_LABELS[metric]}: change with RAG across all {len(p):,} questions, sorted "
+                 f"(a curve through {len(keep):,} of them)")
+        xaxis = dict(title=f"questions, sorted by the change (of {len(p):,})")
+    fig.update_layout(title=title, yaxis=dict(range=[-1.05, 1.05], title="LLM + RAG − LLM only"), xaxis=xaxis,
+                      **_LAYOUT)
     return fig
 
 
@@ -117,30 +161,51 @@ def _ci(c: Comparison) -> str:
 
 
 def distributions(df: pd.DataFrame) -> go.Figure:
-    """Box plots with every score as a point, per metric and mode."""
+    """Box plots per metric and mode: with every score as a point up to BOX_POINTS scores a
+    box, past that drawn from the quartiles alone (the title says so)."""
     fig = go.Figure()
+    scored = df[df["value"].notna()]
+    large = scored.groupby(["mode", "metric"]).size().max() > BOX_POINTS if len(scored) else False
     for mode in df["mode"].unique():
-        g = df[(df["mode"] == mode) & df["value"].notna()]
-        fig.add_box(x=[METRIC_LABELS[m] for m in g["metric"]], y=g["value"], name=MODE_LABELS[mode],
-                    marker_color=COLORS[mode], boxpoints="all", jitter=0.4, pointpos=0,
-                    text=g["question_id"], hovertemplate="%{text}: %{y:.3f}<extra>" + MODE_LABELS[mode] + "</extra>")
-    fig.update_layout(boxmode="group", title="Score distributions", yaxis=dict(range=[-0.05, 1.05]), **_LAYOUT)
+        g = scored[scored["mode"] == mode]
+        if not large:
+            fig.add_box(x=[METRIC_LABELS[m] for m in g["metric"]], y=g["value"], name=MODE_LABELS[mode],
+                        marker_color=COLORS[mode], boxpoints="all", jitter=0.4, pointpos=0, text=g["question_id"],
+                        hovertemplate="%{text}: %{y:.3f}<extra>" + MODE_LABELS[mode] + "</extra>")
+            continue
+        q = g.groupby("metric", sort=False)["value"].describe()
+        iqr = q["75%"] - q["25%"]
+        values = g.groupby("metric", sort=False)["value"]
+        low = pd.Series({m: v[v >= q.loc[m, "25%"] - 1.5 * iqr[m]].min() for m, v in values})
+        high = pd.Series({m: v[v <= q.loc[m, "75%"] + 1.5 * iqr[m]].max() for m, v in values})
+        fig.add_box(x=[METRIC_LABELS[m] for m in q.index], q1=q["25%"], median=q["50%"], q3=q["75%"],
+                    lowerfence=low[q.index], upperfence=high[q.index], mean=q["mean"], name=MODE_LABELS[mode],
+                    marker_color=COLORS[mode], boxpoints=False)
+    title = "Score distributions"
+    if large:
+        title += f" (quartiles of {len(scored):,} scores; the points are not drawn one by one)"
+    fig.update_layout(boxmode="group", title=title, yaxis=dict(range=[-0.05, 1.05]), **_LAYOUT)
     return fig
 
 
 def scatter(df: pd.DataFrame) -> go.Figure:
-    """Faithfulness against answer relevancy, one point per answer, coloured by mode."""
+    """Faithfulness against answer relevancy, one point per answer, coloured by mode; past
+    SCATTER_SAMPLE answers a mode shows a seeded random sample of them (the title says so)."""
     wide = df.pivot_table(index=["question_id", "question", "mode"], columns="metric", values="value",
                           aggfunc="first").reset_index()
     fig = go.Figure()
+    title = "Faithfulness vs answer relevancy"
     if {"faithfulness", "answer_relevancy"} <= set(wide.columns):
         for mode, g in wide.groupby("mode", sort=False):
             g = g.dropna(subset=["faithfulness", "answer_relevancy"])
+            if len(g) > SCATTER_SAMPLE:
+                title = f"Faithfulness vs answer relevancy (a random {SCATTER_SAMPLE:,} answers of each mode)"
+                g = g.sample(SCATTER_SAMPLE, random_state=0)
             fig.add_scatter(x=g["faithfulness"], y=g["answer_relevancy"], mode="markers", name=MODE_LABELS[mode],
-                            marker=dict(color=COLORS[mode], size=10, opacity=0.8),
+                            marker=dict(color=COLORS[mode], size=10 if len(g) <= 300 else 6, opacity=0.8),
                             text=[f"{i} · {_short(q)}" for i, q in zip(g.question_id, g.question)],
                             hovertemplate="%{text}<br>faithfulness %{x:.3f}<br>relevancy %{y:.3f}<extra></extra>")
-    fig.update_layout(title="Faithfulness vs answer relevancy", xaxis=dict(title="Faithfulness", range=[-0.05, 1.05]),
+    fig.update_layout(title=title, xaxis=dict(title="Faithfulness", range=[-0.05, 1.05]),
                       yaxis=dict(title="Answer relevancy", range=[-0.05, 1.05]), **_LAYOUT)
     return fig
 

@@ -183,7 +183,8 @@ def cmd_runs_delete(args) -> int:
 def _execute(settings, store, run_id: str, rescore: bool = False) -> int:
     """Execute a run; exit 0 only when it is done (every item answered and scored, or failed for
     good), 3 when it is incomplete (retryable failures left), cancelled or failed."""
-    from core.runs import Executor, counts_line
+    from core.results import counts_line
+    from core.runs import Executor
 
     bar = _progress_bar(f"run {run_id}")
     try:
@@ -231,25 +232,25 @@ def cmd_cancel(args) -> int:
 
 def cmd_show(args) -> int:
     from core.models import METRIC_LABELS, MODE_LABELS
-    from core.report import results
-    from core.runs import counts_line
+    from core.results import RawJSON, counts_line, document, load
 
     _, store = _context()
-    res = results(store, args.run_id)
-    s = res.summary
+    res = load(store, args.run_id)
     if args.json:
+        raw = RawJSON()  # passages and the judge's details go out as they are stored
+        s = document(store, res, raw)
         # RAG minus LLM only, per metric, over the questions scored in both modes
         s["comparison"] = {m: f["comparison"] for m, f in res.findings.items()}
         s["findings"] = {m: {k: f[k] for k in ("sentence", "judge_noise", "noise_sentence")}
                          for m, f in res.findings.items()}
         s["calibration"] = res.trust  # how the run's judge did on the calibration set, per metric
-        print(json.dumps(s))
+        print(raw.dumps(s))
         return 0
-    r = s["run"]
+    r = res.run_json()
     print(f"run {r['id']} [{r['status']}] kb={r['kb']} questions={r['question_set']} v{r['question_set_version']} "
           f"answer={r['answer_model']} judge={r['judge_model']} top_k={r['top_k']}")
-    print(f"  {counts_line(s['counts'])}")
-    for mode, metrics in s["modes"].items():
+    print(f"  {counts_line(res.counts)}")
+    for mode, metrics in res.modes_json().items():
         for metric, m in metrics.items():
             mean = "—" if m["mean"] is None else f"{m['mean']:.3f}"
             retry = f" ({m['n_unscored_retryable']} to retry)" if m["n_unscored_retryable"] else ""
@@ -266,14 +267,15 @@ def cmd_show(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from core.report import FORMATS, export_bytes, html_report, results
+    from core.report import FORMATS, export_bytes, html_report
+    from core.results import load
 
     fmt = os.path.splitext(args.out)[1].lstrip(".").lower()
     if fmt not in FORMATS:
         raise RagEvalError(f"--out {args.out}: name a .html, .csv, .parquet or .json file")
     _, store = _context()
-    res = results(store, args.run_id)
-    data = html_report(res).encode("utf-8") if fmt == "html" else export_bytes(res, fmt)
+    res = load(store, args.run_id)
+    data = html_report(store, res).encode("utf-8") if fmt == "html" else export_bytes(store, res, fmt)
     with open(args.out, "wb") as f:
         f.write(data)
     print(f"wrote {args.out} ({len(data) / 1e6:.1f} MB)", file=sys.stderr)

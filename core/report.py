@@ -9,8 +9,6 @@ import html
 import io
 import json
 
-from dataclasses import dataclass
-
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -18,10 +16,9 @@ from plotly.offline import get_plotlyjs
 from core import charts, stats
 from core.export import csv_bytes
 from core.models import METRIC_LABELS, MODE_LABELS
-from core.calibration import judge_trust
-from core.runs import summary
+from core.results import RunResults, items_frame
+from core.results import items as read_items
 from core.store import Store
-from core.variance import repeat_frame
 
 EXAMPLES = 3  # best and worst questions shown side by side
 FORMATS = ("html", "csv", "parquet", "json")
@@ -39,53 +36,9 @@ METHOD = {
 }
 
 
-@dataclass
-class Results:
-    """Everything known about one run's outcome, ready for pages, the CLI and the report."""
-
-    summary: dict
-    frame: pd.DataFrame  # the tidy scores frame (core.stats.score_frame)
-    repeats: pd.DataFrame  # extra judgings for judge variance (core.variance.repeat_frame); may be empty
-    findings: dict  # core.stats.findings: per metric comparison, sentence, judge noise
-    trust: dict  # core.calibration.judge_trust: per metric, how the run's judge did on the calibration set
-
-    @property
-    def both_modes(self) -> bool:
-        return {"llm_only", "rag"} <= set(self.summary["modes"])
-
-
-def results(store: Store, run_id: str) -> Results:
-    s = summary(store, run_id)
-    res = Results(s, stats.score_frame(s), repeat_frame(store, run_id), {}, judge_trust(store, store.run(run_id)))
-    if res.both_modes:
-        res.findings = stats.findings(res.frame, list(s["run"]["metrics"]), res.repeats)
-    return res
-
-
-def items_frame(summary: dict) -> pd.DataFrame:
-    """One row per question and mode: the answer, each metric's score and why it is missing."""
-    metrics = next(iter(summary["modes"].values()), {})
-    rows = []
-    for item in summary["items"]:
-        for mode in summary["modes"]:
-            a = item.get(mode) or {}
-            row = {"question_id": item["question_id"], "question": item["question"],
-                   "category": item.get("category") or "", "reference": item.get("reference") or "",
-                   "mode": mode, "answer": a.get("answer"), "answer_error": a.get("error") or "",
-                   "model": a.get("model"), "latency_s": a.get("latency_s"),
-                   "prompt_tokens": a.get("prompt_tokens"), "completion_tokens": a.get("completion_tokens"),
-                   "passages": " | ".join(p["id"] for p in a.get("passages") or [])}
-            for metric in metrics:
-                s = (a.get("scores") or {}).get(metric) or {"value": None, "reason": "not scored yet"}
-                row[metric] = s["value"]
-                row[f"{metric}_unscored_reason"] = s.get("reason") or ""
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def export_bytes(res: Results, fmt: str) -> bytes:
+def export_bytes(store: Store, res: RunResults, fmt: str) -> bytes:
     """The run's per-item results as CSV, Parquet or JSON (the JSON also carries the findings)."""
-    df = items_frame(res.summary)
+    df = items_frame(store, res)
     if fmt == "csv":
         return csv_bytes(df)
     if fmt == "parquet":
@@ -93,15 +46,15 @@ def export_bytes(res: Results, fmt: str) -> bytes:
         df.to_parquet(buf, index=False)
         return buf.getvalue()
     if fmt == "json":
-        doc = {"run": res.summary["run"], "findings": res.findings, "calibration": res.trust, "items": json.loads(df.to_json(orient="records"))}
+        doc = {"run": res.run_json(), "findings": res.findings, "calibration": res.trust, "items": json.loads(df.to_json(orient="records"))}
         return json.dumps(doc, indent=2).encode("utf-8")
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS[1:])}")
 
 
-def html_report(res: Results) -> str:
+def html_report(store: Store, res: RunResults) -> str:
     """The report as one HTML document."""
-    summary, df, findings, both = res.summary, res.frame, res.findings, res.both_modes
-    run = summary["run"]
+    df, findings, both = res.frame, res.findings, res.both_modes
+    run = res.run_json()
     metrics = list(run["metrics"])
     figures: list[go.Figure] = []
     if both:
@@ -116,7 +69,7 @@ def html_report(res: Results) -> str:
     parts += [f'<div class="chart">{f.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG)}</div>'
               for f in figures]
     if both:
-        parts.append(_examples(summary, df, metrics))
+        parts.append(_examples(store, res, metrics))
     parts.append(_method(run, metrics))
     title = f"RAG evaluation · {run['question_set']} on {run['kb']}"
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
@@ -183,13 +136,14 @@ def _trust(trust: dict, metrics: list[str]) -> str:
     return "".join(out)
 
 
-def _examples(summary: dict, df: pd.DataFrame, metrics: list[str]) -> str:
-    """The questions where retrieval helped most and hurt most (mean change over the metrics)."""
-    deltas = pd.concat([stats.paired(df, m).set_index("question_id")["delta"] for m in metrics], axis=1)
-    change = deltas.mean(axis=1, skipna=True).dropna().sort_values()
-    items = {i["question_id"]: i for i in summary["items"]}
+def _examples(store: Store, res: RunResults, metrics: list[str]) -> str:
+    """The questions where retrieval helped most and hurt most (mean change over the metrics);
+    only these questions' answers are read."""
+    deltas = pd.concat([stats.paired(res.frame, m).set_index("question_id")["delta"] for m in metrics], axis=1)
+    change = deltas.mean(axis=1, skipna=True).dropna().sort_values(kind="stable")
     best = list(change.index[::-1][:EXAMPLES])
     worst = [q for q in change.index[:EXAMPLES] if q not in best and change[q] < 0]
+    items = {i["question_id"]: i for i in read_items(store, res.run, res.questions, best + worst)}
     out = ["<h2>Examples</h2>"]
     for title, ids in (("Where retrieval helped most", best), ("Where retrieval hurt most", worst)):
         if not ids:

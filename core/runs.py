@@ -27,6 +27,7 @@ from core.evaluate import JudgeCache, Scorer
 from core.judges import faithfulness_judge
 from core.llm import LLM, get_llm, label
 from core.models import METRICS, MODE_LABELS, MODES, Answer, Passage, Question, Run, Score
+from core.results import counts_line, end_status, load
 from core.store import Store
 
 Progress = Callable[[int, int, str], None]  # (items done, items total, what)
@@ -79,51 +80,6 @@ def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, 
     return run
 
 
-def tally(run: Run, questions, answers: dict, scores: dict) -> dict:
-    """Every item (question, mode) and score of a run counted by kind; `done` counts the items
-    that are settled: answered or failed for good, and every score given or unscored for good.
-    A retryable failure (endpoint down, timeout, 429, 5xx) or a missing row is not settled:
-    resume redoes it."""
-    c = dict.fromkeys(("items", "done", "answered", "answer_failed", "answer_retryable", "answer_missing",
-                       "scores", "scored", "unscored_final", "unscored_retryable", "score_missing"), 0)
-    for q in questions:
-        for m in run.modes:
-            a = answers.get((q.id, m))
-            kind = ("answer_missing" if a is None else "answer_retryable" if a.retryable
-                    else "answer_failed" if a.error else "answered")
-            c["items"] += 1
-            c[kind] += 1
-            settled = kind in ("answered", "answer_failed")
-            for k in run.metrics:
-                sc = scores.get((q.id, m, k))
-                kind = ("score_missing" if sc is None else "unscored_retryable" if sc.retryable
-                        else "scored" if sc.scored else "unscored_final")
-                c["scores"] += 1
-                c[kind] += 1
-                settled = settled and kind in ("scored", "unscored_final")
-            c["done"] += settled
-    return c
-
-
-def end_status(counts: dict, cancelled: bool = False) -> str:
-    """A run's status once its execution ends: done only when every item is settled (a final
-    unscored score is settled); incomplete while retryable failures or missing items remain;
-    failed when nothing at all could be answered."""
-    if cancelled:
-        return "cancelled"
-    if counts["done"] < counts["items"]:
-        return "incomplete"
-    return "failed" if counts["items"] and not counts["answered"] else "done"
-
-
-def counts_line(c: dict) -> str:
-    """The counts in one line, as `run` and `resume` print them and the Run page shows them."""
-    return (f"{c['answered']}/{c['items']} answered ({c['answer_failed']} failed for good, "
-            f"{c['answer_retryable']} to retry, {c['answer_missing']} not yet); "
-            f"{c['scored']}/{c['scores']} scored ({c['unscored_final']} unscored for good, "
-            f"{c['unscored_retryable']} to retry, {c['score_missing']} not yet)")
-
-
 def run_questions(store: Store, run: Run) -> list[Question]:
     qs = store.question_set(run.question_set, run.question_set_version).questions
     return list(qs[: run.limit] if run.limit else qs)
@@ -137,7 +93,7 @@ class Outcome:
     answered: int = 0
     scored: int = 0
     seconds: float = 0.0
-    counts: dict | None = None  # tally() of the run when this execution ended
+    counts: dict | None = None  # RunResults.counts of the run when this execution ended
 
 
 class Executor:
@@ -172,7 +128,7 @@ class Executor:
         except BaseException as e:
             self.store.update_run(self.run.id, status="failed", error=str(e) or type(e).__name__)
             raise
-        outcome.counts = counts = self._tally()
+        outcome.counts = counts = load(self.store, self.run.id, findings=False).counts
         status = end_status(counts, cancelled)
         error = ("" if status in ("done", "cancelled") else
                  f"{counts_line(counts)}; `python -m core resume {self.run.id}` retries what may pass"
@@ -183,18 +139,13 @@ class Executor:
         outcome.run = self.store.run(self.run.id)
         return outcome
 
-    def _tally(self) -> dict:
-        return tally(self.run, run_questions(self.store, self.run),
-                     {(a.question_id, a.mode): a for a in self.store.answers(self.run.id)},
-                     {(s.question_id, s.mode, s.metric): s for s in self.store.scores(self.run.id)})
-
     async def _execute(self, outcome: Outcome) -> bool:
         run = self.run
         questions = run_questions(self.store, run)
         answers = {(a.question_id, a.mode): a for a in self.store.answers(run.id)}
         scores = {(s.question_id, s.mode, s.metric): s for s in self.store.scores(run.id)}
         total = len(questions) * len(run.modes)
-        done = tally(run, questions, answers, scores)["done"]
+        done = load(self.store, run.id, findings=False).done
         self.progress(done, total, "starting")
         if done == total:
             return False
@@ -312,60 +263,11 @@ def cancel(store: Store, run_id: str) -> None:
 
 
 def summary(store: Store, run_id: str) -> dict:
-    """The run with every item's answers and scores, per mode and metric the mean over scored
-    items and the scored / unscored (of those, retryable) / missing counts, and the run's
-    `tally()` as `counts`."""
-    run = store.run(run_id)
-    questions = run_questions(store, run)
-    answers = {(a.question_id, a.mode): a for a in store.answers(run_id)}
-    scores: dict[tuple[str, str, str], Score] = {(s.question_id, s.mode, s.metric): s for s in store.scores(run_id)}
-    modes: dict = {}
-    for mode in run.modes:
-        modes[mode] = {}
-        for metric in run.metrics:
-            got = [scores.get((q.id, mode, metric)) for q in questions]
-            values = [s.value for s in got if s is not None and s.scored]
-            modes[mode][metric] = {
-                "mean": sum(values) / len(values) if values else None,
-                "n_scored": len(values),
-                "n_unscored": sum(1 for s in got if s is not None and not s.scored),
-                "n_unscored_retryable": sum(1 for s in got if s is not None and s.retryable),
-                "n_missing": sum(1 for s in got if s is None),
-            }
-    counts = tally(run, questions, answers, scores)
-    items = []
-    for q in questions:
-        item = {"question_id": q.id, "question": q.question, "category": q.category, "reference": q.reference}
-        for mode in run.modes:
-            a = answers.get((q.id, mode))
-            item[mode] = None if a is None else {
-                "answer": a.text, "error": a.error, "retryable": a.retryable, "model": a.model, **_cost(a),
-                "passages": [asdict(p) for p in a.passages],
-                "scores": {m: _score_json(scores.get((q.id, mode, m))) for m in run.metrics},
-            }
-        items.append(item)
-    return {"run_id": run.id, "run": _run_json(run), "modes": modes, "items": items,
-            "progress": {"done": counts["done"], "total": counts["items"]}, "counts": counts}
+    """The run with every item's answers and scores, and per mode and metric the mean over
+    scored items and the scored / unscored counts (read as columns: `core.results`)."""
+    from core.results import summary_json
 
-
-def _cost(a: Answer) -> dict:
-    """Latency and tokens; None for an imported answer, which was never generated here."""
-    measured = a.model != "imported"
-    return {k: getattr(a, k) if measured else None for k in ("latency_s", "prompt_tokens", "completion_tokens")}
-
-
-def _score_json(s: Score | None) -> dict:
-    if s is None:
-        return {"value": None, "reason": "not scored yet"}
-    return {"value": s.value, "reason": s.reason or None, "retryable": s.retryable, "details": s.details,
-            "judge": s.judge, "latency_s": s.latency_s}
-
-
-def _run_json(run: Run) -> dict:
-    d = asdict(run)
-    d.pop("config")  # model configs hold no secrets, but endpoints are not for every export
-    d["faithfulness_judge"] = run.config.get("faithfulness_judge", "ragas")
-    return d
+    return summary_json(store, run_id)
 
 
 @dataclass

@@ -8,11 +8,14 @@ the questions scored on both; a question unscored on either side is left out and
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.special import ndtr, ndtri
 
 from core.models import METRIC_LABELS
 
@@ -112,17 +115,61 @@ def compare(a, b, metric: str, *, tie_margin: float = TIE_MARGIN, resamples: int
     return Comparison(mean_diff=mean, ci_low=low, ci_high=high, p_value=p, p_holm=p, effect_size=r, **base)
 
 
+def compare_many(jobs: list[tuple]) -> list[Comparison]:
+    """`compare(a, b, metric)` for each job, on every core: numpy releases the GIL while it
+    resamples, and each job keeps its own seeded generator, so the results are the same as
+    one after another."""
+    if len(jobs) < 2:
+        return [compare(*job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda job: compare(*job), jobs))
+
+
 def _bootstrap_ci(d: np.ndarray, resamples: int, seed: int) -> tuple[float | None, float | None]:
     if len(d) < 2:
         return None, None
     if np.ptp(d) == 0:  # every pair differs by the same amount: no spread to resample
         return float(d[0]), float(d[0])
-    res = stats.bootstrap((d,), np.mean, n_resamples=resamples, method="BCa", rng=np.random.default_rng(seed))
-    low, high = res.confidence_interval
+    means = _resampled_means(d, resamples, np.random.default_rng(seed))
+    low, high = _bca(d, means)
     if not (math.isfinite(low) and math.isfinite(high)):  # BCa degenerates on near-constant data
-        res = stats.bootstrap((d,), np.mean, n_resamples=resamples, method="percentile",
-                              rng=np.random.default_rng(seed))
-        low, high = res.confidence_interval
+        low, high = np.percentile(means, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+    return float(low), float(high)
+
+
+_BATCH_VALUES = 4_000_000  # resampled values held at once (32 MB of indices): memory stays flat at any n
+
+
+def _resampled_means(d: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """The means of `resamples` bootstrap resamples of `d`, drawn in batches.
+
+    The indices come from the generator in the same order and shape as
+    `scipy.stats.bootstrap` draws them (`rng.integers(0, n, (batch, n))`), so the
+    resamples, and the interval, are scipy's; only the memory is bounded: scipy held
+    every resample at once (10,000 × 10,000 pairs ≈ 3 GB with its jackknife)."""
+    n = len(d)
+    batch = max(1, _BATCH_VALUES // n)
+    out = np.empty(resamples)
+    for start in range(0, resamples, batch):
+        k = min(batch, resamples - start)
+        out[start:start + k] = d[rng.integers(0, n, (k, n))].mean(axis=-1)
+    return out
+
+
+def _bca(d: np.ndarray, means: np.ndarray) -> tuple[float, float]:
+    """The bias-corrected and accelerated interval of the mean (as scipy computes it), with
+    the jackknife in closed form: leaving out pair i, the mean is (sum - d_i) / (n - 1)."""
+    n, theta = len(d), d.mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z0 = ndtri(((means < theta).sum() + (means <= theta).sum()) / (2 * len(means)))
+        jack = (d.sum() - d) / (n - 1)
+        dev = jack.mean() - jack
+        accel = (dev ** 3).sum() / (6 * ((dev ** 2).sum()) ** 1.5)
+        z = ndtri(np.array([ALPHA / 2, 1 - ALPHA / 2]))
+        alphas = ndtr(z0 + (z0 + z) / (1 - accel * (z0 + z)))
+    if not np.isfinite(alphas).all():
+        return math.nan, math.nan
+    low, high = np.percentile(means, 100 * alphas)
     return float(low), float(high)
 
 
@@ -158,21 +205,22 @@ def with_holm(comparisons: dict[str, Comparison]) -> dict[str, Comparison]:
 
 def compare_modes(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag") -> dict[str, Comparison]:
     """Per metric, mode b against mode a over the questions scored in both, Holm-corrected."""
-    out = {}
+    metrics, jobs = list(metrics), []
     for metric in metrics:
         p = paired(df, metric, a, b)
-        out[metric] = compare(p[a], p[b], metric)
-    return with_holm(out)
+        jobs.append((p[a], p[b], metric))
+    return with_holm(dict(zip(metrics, compare_many(jobs))))
 
 
 def by_category(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag") -> pd.DataFrame:
     """The same comparison within each category (Holm across every category and metric)."""
-    rows, comps = [], []
+    rows, jobs = [], []
     for metric in metrics:
         p = paired(df, metric, a, b)
         for cat, g in p.groupby("category", sort=True):
-            comps.append(compare(g[a], g[b], metric))
+            jobs.append((g[a], g[b], metric))
             rows.append({"category": cat or "(none)", "metric": metric})
+    comps = compare_many(jobs)
     adjusted = holm([c.p_value for c in comps])
     return pd.DataFrame([{**r, **asdict(c), "p_holm": p} for r, c, p in zip(rows, comps, adjusted)])
 
@@ -185,12 +233,10 @@ def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, mode: str, metrics) -> 
         return g.drop_duplicates(["key", "metric"])
     a, b = side(df_a), side(df_b)
     shared = sorted(set(a["key"]) & set(b["key"]))
-    out = {}
-    for metric in metrics:
-        va = a[a.metric == metric].set_index("key")["value"].reindex(shared)
-        vb = b[b.metric == metric].set_index("key")["value"].reindex(shared)
-        out[metric] = compare(va, vb, metric)
-    return with_holm(out), len(shared)
+    metrics = list(metrics)
+    jobs = [(a[a.metric == m].set_index("key")["value"].reindex(shared),
+             b[b.metric == m].set_index("key")["value"].reindex(shared), m) for m in metrics]
+    return with_holm(dict(zip(metrics, compare_many(jobs)))), len(shared)
 
 
 def headline(c: Comparison, subject: str = "RAG", against: str = "") -> str:
@@ -201,9 +247,9 @@ def headline(c: Comparison, subject: str = "RAG", against: str = "") -> str:
     versus = f" {against}" if against else ""
     if c.n_pairs < 2 or c.mean_diff is None or c.ci_low is None:
         return (f"Too few questions were scored on both sides to compare {name} "
-                f"({c.n_pairs} of {total}).")
-    counts = (f"on {c.n_pairs} of {total} questions scored on both sides ({c.wins} better, {c.ties} within "
-              f"±{c.tie_margin:.2f}, {c.losses} worse)")
+                f"({c.n_pairs:,} of {total:,}).")
+    counts = (f"on {c.n_pairs:,} of {total:,} questions scored on both sides ({c.wins:,} better, {c.ties:,} within "
+              f"±{c.tie_margin:.2f}, {c.losses:,} worse)")
     if c.ci_low > 0 or c.ci_high < 0:
         up = c.mean_diff > 0
         low, high = (c.ci_low, c.ci_high) if up else (-c.ci_high, -c.ci_low)

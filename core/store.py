@@ -355,6 +355,16 @@ class Store:
         else:
             tbl.add([row])
 
+    def add_scores(self, scores: list[Score]) -> None:
+        """Many scores in one write: all of them land, or none."""
+        rows = []
+        for s in scores:
+            row = asdict(s)
+            row["details"], row["created_at"] = json.dumps(s.details), now()
+            rows.append(row)
+        if rows:
+            self._table("scores", SCORES).add(rows)
+
     def scores(self, run_id: str) -> list[Score]:
         out = []
         for r in self._rows("scores", SCORES, f"run_id = {quote(run_id)}"):
@@ -363,6 +373,35 @@ class Store:
             r["retryable"] = bool(r.get("retryable"))
             out.append(Score(**r))
         return out
+
+    # -- columnar reads of a run (pages, reports and exports read these, not per-row objects) --
+    def run_columns(self, name: str, run_id: str, columns: list[str] | dict[str, str] | None = None,
+                    question_ids: list[str] | None = None) -> pa.Table:
+        """Columns of one run's rows of "answers", "scores" or "judge_repeats" as one Arrow
+        table, filtered in the query (and to some questions when `question_ids` is given)."""
+        schema = {"answers": ANSWERS, "scores": SCORES, "judge_repeats": REPEATS}[name]
+        where = f"run_id = {quote(run_id)}"
+        if question_ids is not None:
+            where += f" AND question_id IN ({', '.join(quote(q) for q in question_ids) or quote('')})"
+        q = self._table(name, schema).search().where(where)
+        if columns is not None:
+            q = q.select(columns)
+        return q.limit(None).to_arrow()
+
+    def question_columns(self, set_name: str, version: int) -> pa.Table:
+        """The questions of one set version, in their order: id, question, reference, category."""
+        where = f"set_name = {quote(set_name)} AND version = {int(version)}"
+        t = self._table("questions", QUESTIONS).search().where(where) \
+            .select(["position", "id", "question", "reference", "category"]).limit(None).to_arrow()
+        return t.sort_by("position")
+
+    def run_counts(self, run_id: str) -> tuple[int, ...]:
+        """Rows a run has in answers, scores and judge_repeats, and judge checks stored: with the
+        run's status, enough to tell whether a cached read of its results is still current."""
+        where = f"run_id = {quote(run_id)}"
+        return (self._table("answers", ANSWERS).count_rows(where), self._table("scores", SCORES).count_rows(where),
+                self._table("judge_repeats", REPEATS).count_rows(where),
+                self._table("judge_checks", JUDGE_CHECKS).count_rows())
 
     def delete_scores(self, run_id: str) -> None:
         self._table("scores", SCORES).delete(f"run_id = {quote(run_id)}")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-import pandas as pd
-
 from core.config import ModelConfig, Settings
 from core.embeddings import Embedder
 from core.errors import ConfigError
@@ -58,10 +56,3 @@ def rejudge(store: Store, settings: Settings, embedder: Embedder, run_id: str, *
         progress(n, len(todo), f"{a.question_id} {a.mode} {metric} #{r + 1}")
     store.optimize("judge_repeats")
     return len(todo)
-
-
-def repeat_frame(store: Store, run_id: str) -> pd.DataFrame:
-    """One row per repeat judging: question_id, mode, metric, repeat, value (NaN = unscored), reason."""
-    rows = store.repeats(run_id)
-    cols = ["question_id", "mode", "metric", "repeat", "temperature", "value", "reason"]
-    return pd.DataFrame(rows, columns=cols + ["run_id", "judge", "created_at"])[cols].astype({"value": float})

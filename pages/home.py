@@ -26,19 +26,20 @@ if latest is None:
     for n, (done, text, page, icon) in enumerate(steps, 1):
         st.page_link(page, label=f"{n}. {text}" + ("  ✓" if done else ""), icon=icon)
 else:
-    s = ui.results(latest.id).summary
+    res = ui.results(latest.id)
     st.subheader("Latest run")
     st.caption(f"{latest.id} · {latest.question_set} v{latest.question_set_version} on {latest.kb} · answers by "
                f"{ui.md(latest.answer_model)} · judged by {ui.md(latest.judge_model)}")
-    cols = st.columns(len(s["modes"]) * len(latest.metrics))
+    cols = st.columns(len(latest.modes) * len(latest.metrics))
     i = 0
-    for mode, metrics in s["modes"].items():
-        for metric, m in metrics.items():
-            value = "—" if m["mean"] is None else f"{m['mean']:.2f}"
+    for mode in latest.modes:
+        for metric in latest.metrics:
+            m = res.figures[(mode, metric)]
+            value = "—" if m.mean is None else f"{m.mean:.2f}"
             cols[i].metric(f"{MODE_LABELS[mode]} · {METRIC_LABELS[metric]}", value,
-                           help=f"{m['n_scored']} scored, {m['n_unscored']} unscored")
+                           help=f"{m.n_scored:,} scored, {m.n_unscored:,} unscored")
             i += 1
-    for f in ui.results(latest.id).findings.values():
+    for f in res.findings.values():
         st.markdown(ui.md(f["sentence"]))
     ui.demo_judge_note(latest.judge_model, latest.config.get("faithfulness_judge", "ragas"))
     if st.button("Open results", icon=":material/insights:"):

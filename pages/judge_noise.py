@@ -26,9 +26,9 @@ def _running(pid: int | None) -> bool:
 
 
 def section(res) -> None:
-    run = res.summary["run"]
+    run = res.run_json()
     key = f"results_rejudge_{run['id']}"
-    answered = sum(1 for i in res.summary["items"] for m in res.summary["modes"] if (i.get(m) or {}).get("answer"))
+    answered = res.answered
     with st.expander("Judge variance: could the judge's own noise explain the difference?",
                      expanded=bool(len(res.repeats))):
         st.caption("Each answer is judged again several times at a temperature above zero, bypassing the cache. "

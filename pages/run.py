@@ -7,8 +7,10 @@ import streamlit as st
 from core.config import ModelConfig
 from core.llm import label
 from core.models import METRIC_LABELS, METRICS, MODE_LABELS, MODES
+from core.results import NOT_ANSWERED, NOT_SCORED
 from core.retrieval import SEARCH_MODES
-from core.runs import cancel, counts_line, create_run, start_detached, worker_alive
+from core.results import counts_line
+from core.runs import cancel, create_run, start_detached, worker_alive
 from pages import ui
 
 st.title("Run")
@@ -76,8 +78,8 @@ if runs:
     @st.fragment(run_every=2 if active else None)
     def live(run_id: str):
         run = store.run(run_id)
-        s = ui.summary(run_id)
-        done, total = s["progress"]["done"], s["progress"]["total"]
+        res = ui.results(run_id, findings=False)
+        done, total = res.done, res.total
         status = status_of(run)
         st.progress(done / total if total else 0.0, text=f"{status} · {done} of {total} items")
         ui.demo_judge_note(run.judge_model, run.config.get("faithfulness_judge", "ragas"))
@@ -94,26 +96,32 @@ if runs:
             st.session_state["results_run"] = run.id
             st.switch_page("pages/results.py")
         if status == "incomplete":  # retryable failures (endpoint down, timeout, 429, 5xx) are left
-            st.warning(f"Some calls failed for reasons that may pass: {ui.md(counts_line(s['counts']))}. "
+            st.warning(f"Some calls failed for reasons that may pass: {ui.md(counts_line(res.counts))}. "
                        "Resume retries exactly those.", icon=":material/replay:")
         elif run.error:
             st.error(f"The run stopped: {ui.md(run.error)}")
-        rows = []
-        for i in s["items"]:
-            for m in run.modes:
-                a = i.get(m)
-                row = {"question": i["question"], "mode": MODE_LABELS[m],
-                       "status": "waiting" if a is None else ("to retry" if a["retryable"] else
-                                                              "no answer" if a["error"] else "answered")}
-                for k in run.metrics:
-                    sc = (a or {}).get("scores", {}).get(k, {})
-                    row[METRIC_LABELS[k]] = ("" if not sc or sc["reason"] == "not scored yet" else
-                                             "to retry" if sc["retryable"] else
-                                             "unscored" if sc["value"] is None else f"{sc['value']:.2f}")
-                rows.append(row)
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        ui.paged_dataframe(progress_table(res), "run_table_page", hide_index=True, width="stretch")
         if status not in ("pending", "running") and active:
             ui.refresh()
             st.rerun(scope="app")  # the run has ended: redraw the page without auto-refresh
+
+    def progress_table(res) -> pd.DataFrame:
+        """One row per question and mode: waiting, answered or not, and each metric's score."""
+        items = res.questions[["question_id", "question"]].loc[
+            res.questions.index.repeat(len(res.run.modes))].reset_index(drop=True)
+        items["mode"] = list(res.run.modes) * len(res.questions)
+        items = items.merge(res.answers[["question_id", "mode", "error", "retryable"]], how="left",
+                            on=["question_id", "mode"])
+        status = items["error"].map(lambda e: "waiting" if pd.isna(e) else "no answer" if e else "answered")
+        table = pd.DataFrame({"question": items["question"], "mode": items["mode"].map(MODE_LABELS),
+                              "status": status.where(~items["retryable"].fillna(False).astype(bool), "to retry")})
+        k = len(res.run.metrics)
+        for j, metric in enumerate(res.run.metrics):  # the frame holds (question, mode, metric) in this order
+            f = res.frame.iloc[j::k]
+            cell = f["value"].map(lambda v: f"{v:.2f}").where(f["value"].notna(), "unscored")
+            cell = cell.where(~f["retryable"], "to retry")
+            waiting = f["reason"].isin([NOT_ANSWERED, NOT_SCORED])
+            table[METRIC_LABELS[metric]] = cell.where(~waiting, "").to_numpy()
+        return table
 
     live(run_id)

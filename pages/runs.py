@@ -61,8 +61,11 @@ def describe(run_id: str) -> str:
     return f"{r.id} · {r.question_set} v{r.question_set_version} on {r.kb} · {r.answer_model} · top-{r.top_k}"
 
 
-ui.init_choice("runs_a", st.query_params.get("a"), ids[1:] + ids[:1])
-ui.init_choice("runs_b", st.query_params.get("b"), ids)
+# By default the newest run (B) against the one before it (A); a shared link's choice wins.
+wanted_a, wanted_b = st.query_params.get("a"), st.query_params.get("b")
+wanted_b = wanted_b if wanted_b in ids else ids[0]
+ui.init_choice("runs_a", wanted_a if wanted_a in ids else next(i for i in ids if i != wanted_b), ids)
+ui.init_choice("runs_b", wanted_b, ids)
 c1, c2 = st.columns(2)
 a_id = c1.selectbox("Baseline run (A)", ids, key="runs_a", format_func=describe)
 b_id = c2.selectbox("Compared run (B)", ids, key="runs_b", format_func=describe)
@@ -89,7 +92,7 @@ if not modes or not metrics:
     st.warning("These runs share no mode or no metric, so there is nothing to compare.")
     st.stop()
 mode = st.radio("Mode", modes, index=len(modes) - 1, format_func=MODE_LABELS.get, horizontal=True, key="runs_mode")
-res_a, res_b = ui.results(a_id), ui.results(b_id)
+res_a, res_b = ui.results(a_id, findings=False), ui.results(b_id, findings=False)
 comps, shared = stats.compare_runs(res_a.frame, res_b.frame, mode, metrics)
 if shared == 0:
     st.warning("The two runs share no question (questions are matched by their text).")
@@ -111,6 +114,7 @@ sa, sb = side(res_a.frame), side(res_b.frame)
 table = sa[["question", "value"]].rename(columns={"value": "run A"}).join(sb[["value"]].rename(
     columns={"value": "run B"}), how="inner")
 table["change"] = table["run B"] - table["run A"]
-st.dataframe(table.sort_values("change", na_position="first"), hide_index=True, width="stretch", column_config={
+ui.paged_dataframe(table.sort_values("change", na_position="first"), "runs_table_page", hide_index=True,
+                   width="stretch", column_config={
     "run A": st.column_config.NumberColumn(format="%.2f"), "run B": st.column_config.NumberColumn(format="%.2f"),
     "change": st.column_config.NumberColumn(format="%+.2f")})

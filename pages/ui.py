@@ -51,6 +51,7 @@ def embedder(path: str = ""):
 def refresh() -> None:
     """Forget cached reads after a write, so every page shows the store as it is."""
     st.cache_data.clear()
+    _results.clear()
 
 
 def md(text) -> str:
@@ -155,19 +156,33 @@ def runs() -> list:
     return store().runs()
 
 
-@st.cache_data(show_spinner=False, ttl=2)
-def summary(run_id: str) -> dict:
-    from core.runs import summary as run_summary
+def results(run_id: str, findings: bool = True):
+    """A run's results (`core.results.RunResults`: frames, figures, and with `findings` the
+    statistics and the judge's trust), read once for each state of the run. The key is the
+    run's status and worker and how many answers, scores, repeat judgings and judge checks
+    there are, so a finished run is read once and a running one again only when it has
+    moved; a page rerun recomputes nothing."""
+    s = store()
+    run = s.run(run_id)
+    return _results(s.uri, run_id, (run.status, run.worker, run.error, *s.run_counts(run_id)), findings)
 
-    return run_summary(store(), run_id)
+
+@st.cache_resource(show_spinner="Reading the run…", max_entries=8)
+def _results(uri: str, run_id: str, state: tuple, findings: bool):
+    from core.results import load
+
+    return load(store(), run_id, findings=findings)  # shared, not copied: pages only read it
 
 
-@st.cache_data(show_spinner=False, ttl=2)
-def results(run_id: str):
-    """A run's summary, score frame, judge repeats and findings (`core.report.Results`)."""
-    from core.report import results as run_results
-
-    return run_results(store(), run_id)
+def paged_dataframe(df, key: str, page_size: int = 500, **kwargs) -> None:
+    """st.dataframe of one page of rows at a time: a table of 40,000 rows is never sent whole."""
+    pages = max(1, -(-len(df) // page_size))
+    page = 1
+    if pages > 1:
+        # the page count is in the key: when a filter changes it, the table starts again at page 1
+        page = st.number_input(f"Page (of {pages:,})", 1, pages, 1, key=f"{key}_{pages}")
+        st.caption(f"Rows {(page - 1) * page_size + 1:,}–{min(page * page_size, len(df)):,} of {len(df):,}")
+    st.dataframe(df.iloc[(page - 1) * page_size: page * page_size], **kwargs)
 
 
 @st.cache_data(show_spinner=False, ttl=3)

@@ -223,3 +223,25 @@ def test_runs_page_deletes_a_run(finished_run, store):
     at.button(key="runs_delete").click().run()
     assert not at.exception and not at.error
     assert store.runs() == [] and store.answers(finished_run) == []
+
+
+def test_runs_page_opens_on_two_different_runs(finished_run, settings, store, embedder):
+    newer = create_run(store, settings, "docs", "two", top_k=1)
+    Executor(store, settings, embedder, newer.id, FakeLLM(lambda m, s: "It lasts 365 days."),
+             FakeLLM(judge_reply)).execute()
+    at = render("pages/runs.py")  # no run named in the URL
+    newest, before = [r.id for r in store.runs()]  # created in the same second, the order is the store's
+    assert at.selectbox(key="runs_a").value == before and at.selectbox(key="runs_b").value == newest
+    assert {before, newest} == {finished_run, newer.id}
+    assert not any("Pick two different runs" in i.value for i in at.info)
+    assert any("top-k 4 → 1" in c.value or "top-k 1 → 4" in c.value for c in at.caption)
+
+
+def test_results_page_builds_only_the_open_tab(finished_run):
+    at = app("pages/results.py")
+    at.query_params["run"] = finished_run
+    at.run()
+    assert len(at.get("plotly_chart")) == 3  # the overview's: differences, means, distributions
+    at.query_params["results_tab"] = "Per question"
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) == 2  # the changes and the dumbbell
