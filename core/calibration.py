@@ -256,7 +256,7 @@ def _sentence(metric, by_pair, right, n, trusted, ties, lost) -> str:
 
 
 # -- what goes beside a score ---------------------------------------------------------------
-def judge_trust(store, judge: Run | ModelConfig | str, strictness: int = 3, faithfulness: str = "auto") -> dict:
+def judge_trust(store, judge: Run | ModelConfig | str, strictness: int = 3, faithfulness: str = "ragas") -> dict:
     """Per metric, the figures of the calibration check of this judge (a run, a judge
     config, or a judge label as runs record it), with `trusted` None when never checked.
     A label matches the newest complete check made with today's prompts and set."""

@@ -169,7 +169,7 @@ for col, mode in zip(answer_cols, run.modes):
                 st.markdown(f"**{label}**: {sc['value']:.2f}")
             details = sc.get("details") or {}
             if details.get("verdicts"):
-                ui.draw_verdicts(details, (item.get("rag") or {}).get("passages") or [])
+                ui.draw_verdicts(details, (shown.get("rag") or {}).get("passages") or [])
             elif details.get("statements"):
                 st.caption("Statements: " + ui.md(" · ".join(details["statements"])))
             if details.get("generated_questions"):

@@ -200,6 +200,8 @@ def test_cli_judge_check_on_the_embedded_judge_is_stored_and_shown_with_runs(tmp
     faith, rel = out["metrics"]["faithfulness"], out["metrics"]["answer_relevancy"]
     assert (faith["n"], rel["n"], faith["scored_answers"], rel["scored_answers"]) == (4, 2, 6, 4)
     assert 0 <= faith["right"] <= 4 and faith["trusted"] is False  # 4 pairs are too few to trust anyway
+    # the embedded judge's faithfulness is the likelihood judge, checked on held-out rules
+    assert out["identity"]["faithfulness_judge"].startswith("likelihood:v") and "held-out" in faith["sentence"]
     assert "judge check: 2/2" in p.stderr  # progress, one line per item when not on a terminal
     again = core("judge", "check", "--limit", "2", "--json")
     assert json.loads(again.stdout.strip().splitlines()[-1])["reused"] is True
@@ -209,7 +211,8 @@ def test_cli_judge_check_on_the_embedded_judge_is_stored_and_shown_with_runs(tmp
     store = open_workspace(settings)
     run = Run("r-cal", "2026-01-01T00:00:00", "kb", "default", 1, ("rag",), ("faithfulness", "answer_relevancy"),
               "a", out["judge"], 4, "hybrid",
-              config={"judge_model": dataclasses.asdict(settings.judge_model), "relevancy_strictness": 1})
+              config={"judge_model": dataclasses.asdict(settings.judge_model), "relevancy_strictness": 1,
+                      "faithfulness_judge": "likelihood"})
     store.create_run(run)
     shown = core("show", "r-cal", "--json")
     assert shown.returncode == 0, shown.stderr

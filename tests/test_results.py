@@ -32,6 +32,7 @@ def per_row_summary(store, run_id: str) -> dict:
             values = [s.value for s in got if s is not None and s.scored]
             modes[mode][metric] = {"mean": sum(values) / len(values) if values else None, "n_scored": len(values),
                                    "n_unscored": sum(1 for s in got if s is not None and not s.scored),
+                                   "n_unscored_retryable": sum(1 for s in got if s is not None and s.retryable),
                                    "n_missing": sum(1 for s in got if s is None)}
     done = sum(1 for q in questions for m in run.modes
                if (q.id, m) in answers and all((q.id, m, k) in scores for k in run.metrics))
@@ -39,8 +40,8 @@ def per_row_summary(store, run_id: str) -> dict:
     def score_json(s):
         if s is None:
             return {"value": None, "reason": "not scored yet"}
-        return {"value": s.value, "reason": s.reason or None, "details": s.details, "judge": s.judge,
-                "latency_s": s.latency_s}
+        return {"value": s.value, "reason": s.reason or None, "retryable": s.retryable, "details": s.details,
+                "judge": s.judge, "latency_s": s.latency_s}
 
     items = []
     for q in questions:
@@ -49,13 +50,14 @@ def per_row_summary(store, run_id: str) -> dict:
             a = answers.get((q.id, mode))
             measured = a is not None and a.model != "imported"
             item[mode] = None if a is None else {
-                "answer": a.text, "error": a.error, "model": a.model,
+                "answer": a.text, "error": a.error, "retryable": a.retryable, "model": a.model,
                 **{k: getattr(a, k) if measured else None for k in ("latency_s", "prompt_tokens", "completion_tokens")},
                 "passages": [asdict(p) for p in a.passages],
                 "scores": {m: score_json(scores.get((q.id, mode, m))) for m in run.metrics}}
         items.append(item)
     run_json = asdict(run)
     run_json.pop("config")
+    run_json["faithfulness_judge"] = run.config.get("faithfulness_judge", "ragas")
     return {"run_id": run.id, "run": run_json, "modes": modes, "items": items,
             "progress": {"done": done, "total": len(questions) * len(run.modes)}}
 
@@ -98,10 +100,15 @@ def small_run(store):
 def test_the_frame_is_what_the_per_row_path_gave(store, small_run):
     before = per_row_summary(store, small_run)
     res = results.load(store, small_run)
-    pd.testing.assert_frame_equal(res.frame, stats.score_frame(before), check_dtype=False)
+    pd.testing.assert_frame_equal(res.frame.drop(columns="retryable"), stats.score_frame(before), check_dtype=False)
+    assert not res.frame["retryable"].any()
     assert res.modes_json() == before["modes"]
     assert (res.done, res.total) == (before["progress"]["done"], before["progress"]["total"]) == (8, 10)
-    assert summary(store, small_run) == before  # the full items (show --json) too, passages and details
+    full = summary(store, small_run)
+    assert full.pop("counts") == res.counts == {
+        "items": 10, "done": 8, "answered": 7, "answer_failed": 2, "answer_retryable": 0, "answer_missing": 1,
+        "scores": 20, "scored": 12, "unscored_final": 5, "unscored_retryable": 0, "score_missing": 3}
+    assert full == before  # the full items (show --json) too, passages and details
     reasons = res.frame.set_index(["question_id", "mode", "metric"])["reason"]
     assert reasons[("q3", "rag", "faithfulness")] == results.NOT_ANSWERED
     assert reasons[("q1", "llm_only", "answer_relevancy")] == results.NOT_SCORED
