@@ -237,6 +237,31 @@ def figures(check: JudgeCheck | None) -> dict:
     return out
 
 
+def fit_figures(cfg: ModelConfig) -> dict | None:
+    """Faithfulness figures of the likelihood judge before anyone ran a check: the held-out
+    figures of its rule's cross-validation, when the rule was fitted for this very model file
+    on this very calibration set (else None)."""
+    from core.judges.likelihood import load_rules
+    from core.llm.embedded import default_gguf, gguf_digest
+
+    rules = load_rules()
+    gguf = Path(cfg.model or default_gguf())
+    if (cfg.backend != "embedded" or not gguf.is_file() or rules.calibration_set != set_version()
+            or rules.model_sha256 != gguf_digest(str(gguf))):
+        return None
+    by_pair = {w: dict(rules.cross_validation["pairs"][w]) for w, _ in [("unfaithful", 0), ("subtly_unfaithful", 0)]}
+    right, n = sum(p["right"] for p in by_pair.values()), sum(p["n"] for p in by_pair.values())
+    trusted = n >= MIN_PAIRS and right / n >= TRUST_THRESHOLD
+    items = rules.cross_validation.get("items", 0)
+    return {"accuracy": right / n if n else None, "right": right, "n": n, "pairs": by_pair, "ties": 0,
+            "pairs_unscored": 0, "unscored": 0, "scored_answers": 3 * items, "unscored_share": 0.0,
+            "unscored_reasons": {}, "seconds_per_item": None, "items": items, "judge": model_label(cfg),
+            "checked_at": rules.fitted_at, "trusted": trusted, "checked": True, "source": "fit",
+            "sentence": _sentence("faithfulness", by_pair, right, n, trusted, 0, 0) + HELD_OUT_NOTE
+            + " These figures come from the rule's cross-validation when it was fitted for this model "
+              "(data/likelihood_judge.json); “Check the judge” checks the judge as configured."}
+
+
 def _sentence(metric, by_pair, right, n, trusted, ties, lost) -> str:
     parts = [f"{p['right']}/{p['n']} pairs against {PAIR_WORDS[worse]}" for worse, p in by_pair.items()]
     said = (f"{METRIC_LABELS[metric]}: the judge ranked {BETTER_WORDS[metric]} first in {right}/{n} calibration "
@@ -267,8 +292,11 @@ def judge_trust(store, judge: Run | ModelConfig | str, strictness: int = 3, fait
         judge = ModelConfig(**cfg) if cfg else judge.judge_model
     if isinstance(judge, ModelConfig):
         try:
-            identity = judge_identity(judge, strictness, faithfulness=faithfulness_judge(faithfulness, judge))
-            return figures(latest_check(store, identity))
+            faithfulness = faithfulness_judge(faithfulness, judge)
+            out = figures(latest_check(store, judge_identity(judge, strictness, faithfulness=faithfulness)))
+            if faithfulness == "likelihood" and not out["faithfulness"]["checked"]:
+                out["faithfulness"] = fit_figures(judge) or out["faithfulness"]
+            return out
         except (OSError, RagEvalError):  # its GGUF (or the embedded package) is gone: not checked as it is
             return figures(None)
     current = {"prompt_version": f"ragas:{PROMPT_VERSION}", "calibration_set": set_version()}

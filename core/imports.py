@@ -62,3 +62,11 @@ def import_run(store: Store, settings: Settings, parsed: ParsedFile, origin: str
 def _passages(origin: str, question_id: str, texts: list[str]) -> tuple[Passage, ...]:
     return tuple(Passage(f"{origin}#{question_id}:{i}", t, origin, origin, "", None)
                  for i, t in enumerate(texts, 1))
+
+
+def import_seed(store: Store, settings: Settings, kb: str) -> Run:
+    """The seed evaluation (`data/seed_evaluation.md`: 30 questions answered in both modes) as
+    a pending imported run judged against `kb`: the first run a new user makes."""
+    from core.questions import DEFAULT_FILE, parse_file
+
+    return import_run(store, settings, parse_file(DEFAULT_FILE), DEFAULT_FILE.name, kb, set_name="seed-evaluation")

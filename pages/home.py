@@ -1,7 +1,10 @@
 """Home: what the workspace holds, the latest run's headline, and the first-time path."""
 import streamlit as st
 
+from core.imports import import_seed
 from core.models import METRIC_LABELS, MODE_LABELS
+from core.runs import start_detached
+from core.sources import DEMO_KB, demo_specs
 from pages import ui
 
 st.title("RAG Eval Studio")
@@ -13,8 +16,36 @@ c1.metric("Knowledge bases", len(kbs))
 c2.metric("Question sets", len(sets))
 c3.metric("Runs", len(runs))
 
+
+
+def score_the_seed() -> None:
+    """One click from nothing to a finished comparison: the seed evaluation's answers, judged
+    against a knowledge base (the demo one is built first when it is not there)."""
+    build = DEMO_KB not in kbs
+    options = ([DEMO_KB] if build else []) + kbs
+    with st.form("home_seed"):
+        st.markdown("**Score the seed evaluation**: 30 questions about Requests, Flask and friends, each already "
+                    "answered *LLM only* and *LLM + RAG* (`data/seed_evaluation.md`). Both answers of a question "
+                    "are judged against the same passages from the knowledge base you choose.")
+        kb = st.selectbox("Knowledge base (the evidence)", options, key="home_seed_kb",
+                          format_func=lambda k: f"{k} — build it now from {len(demo_specs())} packages' docs "
+                                                "(downloads ~5 MB from PyPI, about 3 min)" if k == DEMO_KB and build
+                          else k)
+        go = st.form_submit_button("Score the seed evaluation", type="primary", icon=":material/play_arrow:")
+    if go:
+        with ui.guard("seed evaluation"):
+            if kb == DEMO_KB and build:
+                ui.ingest_with_progress(demo_specs(), DEMO_KB)
+            run = import_seed(ui.store(), ui.settings(), kb)
+            start_detached(ui.settings(), run.id)
+            ui.refresh()
+            st.session_state["run_watch"] = run.id
+            st.switch_page("pages/run.py")
+
+
 latest = next((r for r in runs if r.status == "done"), None)
 if latest is None:
+    score_the_seed()
     st.subheader("Get started")
     steps = [
         (bool(kbs), "Build a knowledge base from your documentation", "pages/knowledge_base.py", ":material/database:"),
@@ -42,6 +73,8 @@ else:
     for f in res.findings.values():
         st.markdown(ui.md(f["sentence"]))
     ui.demo_judge_note(latest.judge_model, latest.config.get("faithfulness_judge", "ragas"))
+    with st.expander("Score the seed evaluation", icon=":material/play_arrow:"):
+        score_the_seed()
     if st.button("Open results", icon=":material/insights:"):
         st.session_state["results_run"] = latest.id
         st.switch_page("pages/results.py")

@@ -28,14 +28,7 @@ kb = choice if choice in names else right.text_input("New name", key="kb_new", p
 
 def ingest_with_progress(specs: list[str], kb: str) -> None:
     """Ingest with a progress bar, then show the report on the rerun that selects `kb`."""
-    bar = st.progress(0.0, text="Reading sources…")
-
-    def progress(done, total, what):
-        bar.progress(done / total if total else 0.0, text=f"{what}: {done}/{total} chunks" if total else what)
-
-    report = ingest(specs, kb, store, ui.embedder(settings.embedding_model), settings, progress=progress)
-    ui.refresh()
-    st.session_state["kb_report"] = report
+    st.session_state["kb_report"] = ui.ingest_with_progress(specs, kb)
     st.session_state["kb_pending"] = kb
     st.rerun()
 

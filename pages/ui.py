@@ -96,6 +96,20 @@ def pick_run(key: str, opened_from: str | None = None) -> str:
     return run_id
 
 
+def ingest_with_progress(specs: list[str], kb: str):
+    """Ingest with a progress bar (the chunks embedded so far); returns the ingest report."""
+    from core.ingest import ingest
+
+    bar = st.progress(0.0, text="Reading sources…")
+
+    def progress(done, total, what):
+        bar.progress(done / total if total else 0.0, text=f"{what}: {done}/{total} chunks" if total else what)
+
+    report = ingest(specs, kb, store(), embedder(settings().embedding_model), settings(), progress=progress)
+    refresh()
+    return report
+
+
 def demo_judge_note(judge_label: str, faithfulness: str = "ragas") -> None:
     if not judge_label.startswith("embedded:"):
         return
@@ -233,7 +247,10 @@ def draw_calibration(figures: dict) -> None:
         with st.container(border=True):
             st.markdown(f"{icon} **{METRIC_LABELS[metric]}: {verdict}**")
             st.text(f["sentence"])
-            if f.get("checked"):
+            if f.get("source") == "fit":
+                st.caption(f"{f['items']} calibration items, cross-validated when the rule was fitted "
+                           f"({f['checked_at'][:10]})")
+            elif f.get("checked"):
                 st.caption(f"{f['items']} calibration items · {f['seconds_per_item']:.1f} s per item · "
                            f"{f['unscored']}/{f['scored_answers']} answers unscored · checked {f['checked_at'][:16]}")
                 for reason, n in f["unscored_reasons"].items():

@@ -68,3 +68,21 @@ def test_an_uploaded_file_with_answers_imports_as_a_run(settings, store, embedde
     assert (run.question_set, run.question_set_version) == ("my-answers", 1)
     assert {(a.question_id, a.mode, a.text) for a in store.answers(run.id) if a.text} == {
         ("c1", "llm_only", "A year I think."), ("c1", "rag", "365 days."), ("c2", "rag", "Call sqlite3.connect.")}
+
+
+def test_home_scores_the_seed_evaluation_in_one_click(settings, store, embedder, docs, monkeypatch):
+    import core.runs
+
+    ingest([str(docs)], "docs", store, embedder, settings)
+    started = []
+    monkeypatch.setattr(core.runs, "start_detached", lambda s, run_id: started.append(run_id) or 0)
+    at = render("app.py")
+    labels = at.selectbox(key="home_seed_kb").options
+    assert labels[0].startswith("demo — build it now") and "docs" in labels  # the demo is offered, not built yet
+    at.selectbox(key="home_seed_kb").select("docs")
+    at.button(key="FormSubmitter:home_seed-Score the seed evaluation").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    run = store.runs()[0]
+    assert started == [run.id] and run.imported and run.kb == "docs"
+    assert run.question_set == "seed-evaluation" and run.config["faithfulness_judge"] == "ragas"  # the fixture's
+    assert len([a for a in store.answers(run.id) if a.text]) == 60  # 30 questions × 2 modes, none generated

@@ -126,6 +126,8 @@ class RuleFile:
     folds: tuple[tuple[frozenset[str], Rule], ...]  # (held-out calibration item ids, rule fitted without them)
     calibration_set: str  # hash of the calibration file it was fitted on
     cross_validation: dict
+    model_sha256: str = ""  # the GGUF it was fitted for
+    fitted_at: str = ""
 
     def rule_for(self, item_id: str | None = None) -> Rule:
         """The rule that never saw `item_id` when it is a calibration item, else the full rule."""
@@ -152,7 +154,8 @@ def load_rules(path: Path = RULE_FILE) -> RuleFile:
         raise RagEvalError(f"{path}: not a readable likelihood-judge rule ({type(e).__name__}: {e})") from None
     if unknown:
         raise RagEvalError(f"{path}: the rule uses figures this code does not compute: {', '.join(sorted(unknown))}")
-    return RuleFile(rule, folds, data.get("calibration_set", ""), data.get("cross_validation", {}))
+    return RuleFile(rule, folds, data.get("calibration_set", ""), data.get("cross_validation", {}),
+                    data.get("model_sha256", ""), data.get("fitted_at", ""))
 
 
 def rule_version(path: Path = RULE_FILE) -> str:
