@@ -2,6 +2,7 @@
 
     python bench/judge_calibration.py [--limit 12] [--judge default] [--judge /path/model.gguf]
                                       [--temperature 0] [--strictness 3] [--prompts ragas|small]
+                                      [--faithfulness auto|likelihood|ragas]
 
 For each judge (default: the embedded SmolLM2-135M; `--judge` may repeat, a GGUF path, or
 `openai:MODEL@BASE_URL`) scores the first N calibration items through the same Scorer a run
@@ -10,6 +11,8 @@ uses, with no cache, and prints one line:
     <judge> faithful>unfaithful=x/n subtle=x/n relevancy=x/n unscored=x/n s/item=…
 
 `unscored` counts answers over both metrics (5 a item); s/item is wall-clock time per item.
+The likelihood judge (the default for an embedded judge) scores each item with the rule
+fitted without it (held-out figures, as `judge check` does).
 Nothing is stored: this measures, `python -m core judge check` records.
 """
 from __future__ import annotations
@@ -41,17 +44,21 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--prompts", choices=("ragas", "small"), default="ragas",
                    help="faithfulness prompts: RAGAS's stock ones or core/judge_prompts.py's")
+    p.add_argument("--faithfulness", choices=("auto", "likelihood", "ragas"), default="auto",
+                   help="faithfulness judge (auto: likelihood for an embedded judge)")
     args = p.parse_args()
 
     from core.calibration import figures, run_check
     from core.embeddings import get_embedder
     from core.evaluate import Scorer
+    from core.judges import faithfulness_judge
     from core.llm import get_llm
 
     embedder = get_embedder("")
     for spec in args.judge or ["default"]:
         cfg = judge_config(spec, args.temperature)
-        scorer = Scorer(get_llm(cfg, args.threads), cfg, embedder, None, args.strictness, args.prompts)
+        faithfulness = faithfulness_judge(args.faithfulness, cfg)
+        scorer = Scorer(get_llm(cfg, args.threads), cfg, embedder, None, args.strictness, args.prompts, faithfulness)
         check = run_check(scorer, cfg, strictness=args.strictness, limit=args.limit,
                           progress=lambda done, total, what: print(f"  {done}/{total} {what}", file=sys.stderr,
                                                                    flush=True))
@@ -59,7 +66,8 @@ def main() -> None:
         faith, rel = f["faithfulness"]["pairs"], f["answer_relevancy"]["pairs"]
         unscored = sum(m["unscored"] for m in f.values())
         answers = sum(m["scored_answers"] for m in f.values())
-        print(f"{check.label} prompts={args.prompts} T={args.temperature} strictness={args.strictness} "
+        print(f"{check.label} faithfulness={faithfulness} prompts={args.prompts} T={args.temperature} "
+              f"strictness={args.strictness} "
               f"faithful>unfaithful={faith['unfaithful']['right']}/{faith['unfaithful']['n']} "
               f"subtle={faith['subtly_unfaithful']['right']}/{faith['subtly_unfaithful']['n']} "
               f"relevancy={rel['off_topic']['right']}/{rel['off_topic']['n']} "

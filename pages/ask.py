@@ -45,6 +45,9 @@ if result is not None:
             for metric, s in result.scores[mode].items():
                 st.markdown(f"**{METRIC_LABELS[metric]}**: " +
                             (f"{s.value:.2f}" if s.value is not None else f"unscored — {ui.md(s.reason)}"))
+                if s.details.get("verdicts"):
+                    with st.expander("Statement by statement"):
+                        ui.draw_verdicts(s.details, [{"id": p.id} for p in result.passages])
     st.markdown(f"**Retrieved passages** ({len(result.passages)})")
     for n, p in enumerate(result.passages, 1):
         with st.container(border=True):
