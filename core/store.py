@@ -315,7 +315,7 @@ class Store:
         return VectorIndex(**json.loads(raw)) if raw else None
 
     def index_kb(self, kb: str, *, min_rows: int = INDEX_MIN_ROWS, target: float = RECALL_TARGET,
-                 sample: int = 200, k: int = 10) -> VectorIndex | None:
+                 sample: int = 200, k: int = 10, rows_per_partition: int = ROWS_PER_PARTITION) -> VectorIndex | None:
         """Keep a knowledge base's indexes right after a write.
 
         Full text: built once, then topped up. Vector: none below `min_rows` (exact search is
@@ -337,17 +337,16 @@ class Store:
             tbl.create_index("text", config=FTS(with_position=False, stem=True, remove_stop_words=True,
                                                 ascii_folding=True), replace=True)
         if rebuild:
-            return self._build_vector_index(tbl, n, target, sample, k)
+            return self._build_vector_index(tbl, n, target, sample, k, max(1, round(n / rows_per_partition)))
         tbl.optimize()  # compaction, and new rows added to the existing indexes
         if current is not None and abs(n - current.checked_rows) >= RECHECK_GROWTH * current.checked_rows:
             return self._tune(tbl, n, current, target, sample, k)
         return current
 
-    def _build_vector_index(self, tbl, n: int, target: float, sample: int, k: int) -> VectorIndex:
+    def _build_vector_index(self, tbl, n: int, target: float, sample: int, k: int, partitions: int) -> VectorIndex:
         from lancedb.index import HnswSq
 
         t0 = time.perf_counter()
-        partitions = max(1, round(n / ROWS_PER_PARTITION))
         tbl.create_index("vector", config=HnswSq(distance_type="cosine", num_partitions=partitions), replace=True)
         tbl.optimize()  # compact what the writes left; the FTS index takes the new rows
         built = VectorIndex(kind="IVF_HNSW_SQ", partitions=partitions, rows=n, checked_rows=n, nprobes=0, ef=None,
