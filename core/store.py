@@ -332,7 +332,8 @@ class Store:
             return None
         columns = {tuple(i.columns): i.index_type for i in tbl.list_indices()}
         current = self.vector_index(tbl)
-        rebuild = n >= min_rows and (current is None or n >= current.rows * REBUILD_GROWTH)
+        rebuild = n >= min_rows and (current is None or ("vector",) not in columns
+                                     or n >= current.rows * REBUILD_GROWTH)
         if ("text",) not in columns:
             tbl.create_index("text", config=FTS(with_position=False, stem=True, remove_stop_words=True,
                                                 ascii_folding=True), replace=True)
@@ -351,6 +352,7 @@ class Store:
             # searches run exact until the new index is there; optimize would first spend
             # minutes adding the new rows to the index about to be replaced
             tbl.drop_index(next(i.name for i in tbl.list_indices() if i.columns == ["vector"]))
+            tbl.update_field_metadata({"path": "vector", "metadata": {ANN_KEY: None}})
         tbl.optimize()  # compact what the writes left (the index is built on the compacted files)
         tbl.create_index("vector", config=HnswSq(distance_type="cosine", num_partitions=partitions), replace=True)
         # The first optimize after a build rewrites the whole index (measured: 2.5-3.5x the

@@ -52,7 +52,7 @@ class Corpus:
         return found / (k * len(queries))
 
 
-def test_index_is_tuned_by_its_recall_check_and_search_applies_it(store):
+def test_index_is_tuned_by_its_recall_check_and_search_applies_it(store, embedder):
     corpus = Corpus()
     corpus.write(store, "big", 4000)
     assert store.index_kb("big", min_rows=5000) is None  # below the threshold: exact search, no index
@@ -71,6 +71,8 @@ def test_index_is_tuned_by_its_recall_check_and_search_applies_it(store):
     queries = corpus.points(40)
     tuned = corpus.recall(store, "big", queries)
     assert tuned >= 0.85
+    hybrid = search(store, "big", "row 1717", embedder, k=5, mode="hybrid")  # its vector half takes them too
+    assert len(hybrid) == 5 and "row 1717" in [p.text for p in hybrid]
     crippled = dataclasses.replace(index, nprobes=1, ef=10, refine_factor=None)
     store.kb_table("big").update_field_metadata(
         {"path": "vector", "metadata": {ANN_KEY: json.dumps(dataclasses.asdict(crippled))}})
