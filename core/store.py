@@ -234,8 +234,10 @@ class Store:
     def kb_table(self, kb: str, dim: int | None = None):
         """The chunk table of a knowledge base; created when `dim` is given, else it must exist."""
         name = KB_PREFIX + check_name("knowledge base", kb)
-        if name in self._names():
+        try:  # opened directly (every search opens it): listing the tables first costs as much again
             return self.db.open_table(name)
+        except (FileNotFoundError, ValueError):
+            pass
         if dim is None:
             known = ", ".join(self.kb_names()) or "none yet"
             raise NotFoundError(f"knowledge base '{kb}' does not exist (known: {known}); ingest into it first")
