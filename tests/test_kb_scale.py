@@ -221,3 +221,13 @@ def test_new_documents_are_appended_and_changed_ones_swapped_in_batches(settings
     assert sum(len(c) for c in chunks.values()) == 6
     assert list(chunks["d1.md"].values()) == ["Doc 1\n\nDocument 1 changed."]
     assert list(chunks["d4.md"].values()) == ["Doc 4\n\nDocument 4 says 4."]
+
+
+def test_knowledge_base_page_says_when_vector_recall_is_below_target(store):
+    from tests.test_pages import render
+
+    Corpus().write(store, "hard", 3000)
+    store.index_kb("hard", min_rows=1000, sample=50, rows_per_partition=250, target=1.01)
+    at = render("pages/knowledge_base.py")
+    assert at.selectbox(key="kb_choice").value == "hard"
+    assert any("may miss passages that exact search finds" in w.value for w in at.warning)
