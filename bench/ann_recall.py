@@ -11,7 +11,8 @@ text a row), writes it through the project's store as Arrow batches, then:
              check chose, searched through `retrieval.search_vector` the same way.
 Queries are fresh points from the same clusters (not stored rows); exact truth is a numpy
 pass over every vector. Prints recall@10, p50/p99 latency and build seconds of each, and
-the project's figures as ratios to the reference's. At --rows 1000000 it takes many minutes.
+the project's figures as ratios to the reference's. At --rows 1000000 it takes about 35
+minutes on 2 shared cores, most of it the index's first optimize (see Store._build_vector_index).
 """
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.rows >= 500_000:
         print(f"{args.rows:,} rows: writing, two index builds and their recall checks take many minutes "
-              "(about 15-25 on 2 cores)", flush=True)
+              "(about 35 on 2 shared cores)", flush=True)
     os.environ["RAGEVAL_HOME"] = tempfile.mkdtemp(prefix="rageval-ann-")
     from core.config import load_settings
     from core.store import INDEX_MIN_ROWS, get_store  # first: it quiets lance's logging
