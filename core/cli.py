@@ -75,6 +75,10 @@ def cmd_ingest(args) -> int:
         bar.close()
     for s in report.skipped:
         print(f"skipped {s.name} in {s.source}: {s.reason}", file=sys.stderr)
+    for source in report.removed_sources:
+        print(f"{source} yields no documents any more: its chunks were removed from {args.kb}", file=sys.stderr)
+    if report.index is not None and not report.index.meets_target:
+        print(f"warning: {args.kb}: {report.index.describe()}", file=sys.stderr)
     print(f"{args.kb}: {report.documents} documents ({report.unchanged} unchanged, {report.embedded_documents} "
           f"embedded, {report.deleted_documents} deleted), {report.chunks_embedded} chunks embedded, "
           f"{len(report.skipped)} files skipped, {report.seconds:.1f} s")
@@ -312,11 +316,16 @@ def cmd_runs(args) -> int:
 def cmd_kb(args) -> int:
     _, store = _context()
     kbs = {kb: store.kb_sources(kb) for kb in store.kb_names()}
+    indexes = {kb: store.vector_index(kb) for kb in kbs}
     if args.json:
         print(json.dumps(kbs))
     else:
         for kb, sources in kbs.items():
             print(f"{kb}: {sum(s['documents'] for s in sources)} documents, {sum(s['chunks'] for s in sources)} chunks")
+            index = indexes[kb]
+            print(f"  vector search: {index.describe() if index else 'exact'}")
+            if index is not None and not index.meets_target:
+                print(f"  warning: vector search in {kb} misses passages exact search finds", file=sys.stderr)
             for s in sources:
                 print(f"  {s['source']}\t{s['documents']} documents\t{s['chunks']} chunks")
     return 0

@@ -69,6 +69,36 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class VectorIndex:
+    """A knowledge base's vector index with the search parameters its own recall check chose."""
+
+    kind: str  # a LanceDB index type, e.g. "IVF_HNSW_SQ"
+    partitions: int
+    rows: int  # rows when the index was built; a table that doubles since is re-indexed
+    checked_rows: int  # rows when recall was last measured
+    nprobes: int
+    ef: int | None  # HNSW candidates per partition
+    refine_factor: int | None  # re-rank this many times k with the full vectors
+    recall: float  # recall@k against exact search on a sample of the table's own vectors
+    sample: int  # queries in that sample
+    k: int
+    target: float
+    built_at: str
+    build_seconds: float
+
+    @property
+    def meets_target(self) -> bool:
+        return self.recall >= self.target
+
+    def describe(self) -> str:
+        params = ", ".join(f"{n} {v}" for n, v in (("nprobes", self.nprobes), ("ef", self.ef),
+                                                    ("refine", self.refine_factor)) if v)
+        verdict = "meets" if self.meets_target else "is BELOW"
+        return (f"{self.kind} index ({self.partitions} partitions, {params}): recall@{self.k} "
+                f"{self.recall:.3f} on {self.sample} sampled rows {verdict} the {self.target:.2f} target")
+
+
+@dataclass(frozen=True)
 class Question:
     """One question of a set, with its optional reference answer and category."""
 

@@ -1,10 +1,16 @@
-"""Vector, full-text and hybrid (reciprocal-rank fusion) search over a knowledge base."""
+"""Vector, full-text and hybrid (reciprocal-rank fusion) search over a knowledge base.
+
+Vector search (alone and as the vector half of hybrid) uses the search parameters the
+knowledge base's index build chose by measuring its recall (see Store.index_kb).
+"""
 from __future__ import annotations
+
+import pyarrow as pa
 
 from core.embeddings import Embedder
 from core.errors import RagEvalError
 from core.models import Passage
-from core.store import Store
+from core.store import Store, search_params
 
 SEARCH_MODES = ("vector", "fts", "hybrid")
 _COLUMNS = ["id", "text", "source", "document", "section"]
@@ -21,19 +27,30 @@ def search(store: Store, kb: str, query: str, embedder: Embedder, k: int = 4,
     if tbl.count_rows() == 0:
         return []
     if mode == "vector":
-        rows = (tbl.search(embedder.encode([query])[0], vector_column_name="vector").distance_type("cosine")
-                .select(_COLUMNS + ["_distance"]).limit(k).to_list())
-        return [_passage(r, 1.0 - r["_distance"]) for r in rows]
+        return _vector(store, tbl, embedder.encode([query])[0], k)
     if mode == "fts":
-        rows = tbl.search(query, query_type="fts", fts_columns="text").select(_COLUMNS + ["_score"]).limit(k).to_list()
-        return [_passage(r, r["_score"]) for r in rows]
+        hits = tbl.search(query, query_type="fts", fts_columns="text").select(_COLUMNS + ["_score"]).limit(k)
+        hits = hits.to_arrow()
+        return _passages(hits, hits["_score"].to_pylist())
     from lancedb.rerankers import RRFReranker
 
-    rows = (tbl.search(query_type="hybrid", vector_column_name="vector", fts_columns="text")
-            .vector(embedder.encode([query])[0]).text(query).distance_type("cosine")
-            .rerank(RRFReranker()).select(_COLUMNS).limit(k).to_list())
-    return [_passage(r, r["_relevance_score"]) for r in rows]
+    q = (tbl.search(query_type="hybrid", vector_column_name="vector", fts_columns="text")
+         .vector(embedder.encode([query])[0]).text(query).distance_type("cosine"))
+    hits = search_params(q, store.vector_index(tbl)).rerank(RRFReranker()).select(_COLUMNS).limit(k).to_arrow()
+    return _passages(hits, hits["_relevance_score"].to_pylist())
 
 
-def _passage(row: dict, score: float) -> Passage:
-    return Passage(row["id"], row["text"], row["source"], row["document"], row["section"], float(score))
+def search_vector(store: Store, kb: str, vector, k: int = 4) -> list[Passage]:
+    """The top-k passages nearest to an embedding (cosine similarity as the score)."""
+    return _vector(store, store.kb_table(kb), vector, k)
+
+
+def _vector(store: Store, tbl, vector, k: int) -> list[Passage]:
+    q = tbl.search(vector, vector_column_name="vector").distance_type("cosine")
+    hits = search_params(q, store.vector_index(tbl)).select(_COLUMNS + ["_distance"]).limit(k).to_arrow()
+    return _passages(hits, [1.0 - d for d in hits["_distance"].to_pylist()])
+
+
+def _passages(hits: pa.Table, scores: list) -> list[Passage]:
+    cols = [hits[c].to_pylist() for c in ("id", "text", "source", "document", "section")]
+    return [Passage(*row, float(s)) for *row, s in zip(*cols, scores)]

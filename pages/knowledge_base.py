@@ -91,6 +91,8 @@ if report is not None:
     st.success(f"Ingested into {report.kb}: {report.documents} documents, {report.embedded_documents} embedded "
                f"({report.chunks_embedded} chunks), {report.unchanged} unchanged, "
                f"{report.deleted_documents} removed · {report.seconds:.1f} s", icon=":material/check_circle:")
+    for source in report.removed_sources:
+        st.warning(f"{ui.md(source)} yields no documents any more: its chunks were removed.")
     if report.skipped:
         st.warning(f"{len(report.skipped)} files were skipped:")
         st.dataframe([{"file": s.name, "reason": s.reason} for s in report.skipped], hide_index=True)
@@ -109,6 +111,14 @@ if kb in names:
         st.dataframe([{**s, "source": shown(s["source"])} for s in sources], hide_index=True, width="stretch",
                      column_config={"source": "Source", "documents": "Documents", "chunks": "Chunks",
                                     "ingested_at": "Last ingested"})
+        index = store.vector_index(kb)
+        if index is None:
+            st.caption("Vector search is exact (no vector index at this size).")
+        elif index.meets_target:
+            st.caption(f"Vector search: {ui.md(index.describe())}.")
+        else:
+            st.warning(f"Vector and hybrid search may miss passages that exact search finds: "
+                       f"{ui.md(index.describe())}.", icon=":material/warning:")
         c1, c2 = st.columns([3, 1])
         doomed = c1.selectbox("Delete a source", [s["source"] for s in sources], index=None, format_func=shown,
                               placeholder="Choose a source to delete", key="kb_delete_choice")
