@@ -57,6 +57,20 @@ def _context():
     return settings, open_workspace(settings)
 
 
+# The job a launched worker (`work KEY TOKEN`) claimed, for the command it then runs.
+_claimed = None
+
+
+def _claim(store, kind: str, target: str, command: tuple[str, ...]):
+    """The job this command works under: the one a launched worker claimed, else a new one
+    started here (refused while another process holds it)."""
+    from core import jobs
+
+    if _claimed is not None and _claimed.job.key == jobs.key(kind, target):
+        return _claimed
+    return jobs.start(store, kind, target, command)
+
+
 def _embedder(settings):
     from core.embeddings import get_embedder
 
@@ -191,8 +205,10 @@ def _execute(settings, store, run_id: str, rescore: bool = False) -> int:
     from core.runs import Executor
 
     bar = _progress_bar(f"run {run_id}")
+    claim = _claim(store, "run", run_id, ("rescore" if rescore else "resume", run_id))
     try:
-        outcome = Executor(store, settings, _embedder(settings), run_id, progress=bar).execute(rescore=rescore)
+        outcome = Executor(store, settings, _embedder(settings), run_id, progress=bar,
+                           claim=claim).execute(rescore=rescore)
     finally:
         bar.close()
     hint = f"; `python -m core resume {run_id}` retries what may pass" if outcome.run.status == "incomplete" else ""
@@ -210,10 +226,10 @@ def cmd_run(args) -> int:
                      limit=args.limit, top_k=args.top_k, search_mode=args.search_mode)
     print(f"created run {run.id}", file=sys.stderr)
     if args.detach:
-        from core.runs import start_detached
+        from core.runs import launch
 
-        pid = start_detached(settings, run.id)
-        print(f"executing in the background (pid {pid}); follow it with `python -m core show {run.id}`",
+        job = launch(settings, store, run.id)
+        print(f"executing in the background (log {job.log}); follow it with `python -m core show {run.id}`",
               file=sys.stderr)
         print(run.id)
         return 0
@@ -229,9 +245,26 @@ def cmd_cancel(args) -> int:
     from core.runs import cancel
 
     _, store = _context()
-    cancel(store, args.run_id)
-    print(f"asked run {args.run_id} to stop after the items in flight")
+    print(cancel(store, args.run_id))
     return 0
+
+
+def cmd_work(args) -> int:
+    """A launched worker: claim the pending job issued with TOKEN, then run its command."""
+    global _claimed
+    from core import jobs
+
+    _, store = _context()
+    try:
+        _claimed = jobs.claim(store, args.key, args.token)
+    except jobs.JobBusy as e:  # cancelled before it started, or another worker has it: nothing to do
+        print(f"{e}; nothing to do", file=sys.stderr)
+        return 0
+    with _claimed:
+        code = main(list(_claimed.job.command))
+        if _claimed.job.status in jobs.ACTIVE:  # the command did not record how it ended
+            _claimed.finish("done" if code == 0 else "failed", "" if code == 0 else f"exit code {code}")
+    return code
 
 
 def cmd_show(args) -> int:
@@ -290,10 +323,18 @@ def cmd_rejudge(args) -> int:
     from core.variance import rejudge
 
     settings, store = _context()
+    store.run(args.run_id)
     bar = _progress_bar(f"rejudge {args.run_id}")
+    command = ("rejudge", args.run_id, "--repeats", str(args.repeats), "--temperature", str(args.temperature))
     try:
-        n = rejudge(store, settings, _embedder(settings), args.run_id, repeats=args.repeats,
-                    temperature=args.temperature, metrics=args.metrics, progress=bar)
+        with _claim(store, "rejudge", args.run_id, command) as claim:
+            def progress(done, total, what):
+                claim.progress(done, total)
+                bar(done, total, what)
+            n = rejudge(store, settings, _embedder(settings), args.run_id, repeats=args.repeats,
+                        temperature=args.temperature, metrics=args.metrics, progress=progress,
+                        cancelled=claim.cancelled)
+            claim.finish("cancelled" if claim.cancelled() else "done")
     finally:
         bar.close()
     print(f"run {args.run_id}: {n} repeat judgings made; `python -m core show {args.run_id}` shows the judge's noise",
@@ -417,6 +458,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("cancel", help="ask a running run to stop")
     s.add_argument("run_id")
     s.set_defaults(fn=cmd_cancel)
+
+    s = sub.add_parser("work", help="(internal) the worker of a launched job: claims it, then runs its command")
+    s.add_argument("key")
+    s.add_argument("token")
+    s.set_defaults(fn=cmd_work)
 
     s = sub.add_parser("show", help="a run's scores and answers")
     s.add_argument("run_id")

@@ -1,9 +1,11 @@
 """The sentence-transformers encoder: loaded once per process, offline, on the CPU."""
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from pathlib import Path
 
 from core.errors import ModelError
 
@@ -37,6 +39,18 @@ class Embedder:
         self.tokenizer = self.model.tokenizer
         self.encoded = 0  # texts encoded in this process; tests read it to prove caching
         self._lock = threading.Lock()
+
+    @cached_property
+    def identity(self) -> dict:
+        """What a knowledge base records of the encoder that embedded it: name, dimension and
+        a hash of the weights' content, so another model of the same name and size differs."""
+        h = hashlib.sha256()
+        for f in sorted(Path(self.path).rglob("*")):
+            if f.suffix in (".safetensors", ".bin") and f.is_file():
+                with open(f, "rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 22), b""):
+                        h.update(block)
+        return {"model": self.name, "dim": self.dim, "sha256": h.hexdigest()[:16]}
 
     def encode(self, texts: list[str], batch_size: int = 32):
         with self._lock:  # torch releases the GIL; one encode at a time keeps 2 cores sane

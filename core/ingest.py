@@ -21,7 +21,7 @@ from core import sources
 from core.config import Settings
 from core.embeddings import Embedder
 from core.models import Chunk, Document, Skipped, VectorIndex
-from core.store import Store, chunk_schema, now
+from core.store import Store, check_encoder, chunk_schema, now
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 
@@ -112,6 +112,8 @@ def ingest(specs: Iterable[str], kb: str, store: Store, embedder: Embedder, sett
         plan.append(found or {_spec_source(spec): []})
 
     created = not store.has_kb(kb)
+    if not created:
+        check_encoder(store, kb, store.kb_table(kb), embedder.identity)
     try:
         _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report)
     except BaseException:
@@ -120,6 +122,8 @@ def ingest(specs: Iterable[str], kb: str, store: Store, embedder: Embedder, sett
         raise
     if not store.has_kb(kb):
         store.kb_table(kb, embedder.dim)  # nothing new to write still leaves the (empty) knowledge base
+    if store.kb_encoder(kb) is None:
+        store.set_kb_encoder(kb, embedder.identity)
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -214,9 +214,28 @@ class Run:
     status: str = "pending"  # pending, running, done, incomplete (retryable failures left), cancelled, failed
     imported: bool = False
     error: str = ""
-    cancel_requested: bool = False
-    worker: str = ""  # "host:pid" of the process executing it, to tell a live run from a dead one
     config: dict = field(default_factory=dict)  # model configs and settings: enough to resume
+
+
+@dataclass(frozen=True)
+class Job:
+    """One long task (a run's execution, a re-judging, ...) and who works on it (core/jobs.py)."""
+
+    key: str  # "<kind>:<target>": one current job per task and target
+    kind: str  # run, rejudge
+    target: str  # what it works on, e.g. a run id
+    command: tuple[str, ...]  # the `python -m core` arguments that do the work
+    status: str = "pending"  # pending, running, done, incomplete, cancelled, failed
+    token: str = ""  # issued when the job was submitted or started: who holds it
+    worker: str = ""  # "host:pid" of the process working on it
+    heartbeat: float = 0.0  # unix time the worker (or the submitter) was last heard from
+    cancel_requested: bool = False
+    created_at: str = ""
+    ended_at: str = ""
+    log: str = ""  # the worker's output, for a launched job
+    error: str = ""
+    done: int = 0  # progress the worker last reported
+    total: int = 0
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,22 @@ import pyarrow as pa
 from core.embeddings import Embedder
 from core.errors import RagEvalError
 from core.models import Passage
-from core.store import Store, search_params
+from core.store import Store, check_encoder, search_params
 
 SEARCH_MODES = ("vector", "fts", "hybrid")
 _COLUMNS = ["id", "text", "source", "document", "section"]
 
 
 def search(store: Store, kb: str, query: str, embedder: Embedder, k: int = 4,
-           mode: str = "hybrid") -> list[Passage]:
-    """The top-k passages for `query`; scores are higher-is-better within one mode."""
+           mode: str = "hybrid", version: int | None = None) -> list[Passage]:
+    """The top-k passages for `query` in the knowledge base (as it was at `version`, when
+    given); scores are higher-is-better within one mode."""
     if mode not in SEARCH_MODES:
         raise RagEvalError(f"search mode {mode!r} is unknown: use one of {', '.join(SEARCH_MODES)}")
     if not query.strip():
         return []
-    tbl = store.kb_table(kb)
+    tbl = store.kb_at(kb, version)
+    check_encoder(store, kb, tbl, embedder.identity)
     if tbl.count_rows() == 0:
         return []
     if mode == "vector":

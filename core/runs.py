@@ -8,18 +8,14 @@ two modes face the same evidence.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 from core import answer as answering
-from core import retrieval
+from core import jobs, retrieval
 from core.config import PROJECT_ROOT, ModelConfig, Settings
 from core.embeddings import Embedder
 from core.errors import RagEvalError
@@ -65,8 +61,12 @@ def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, 
     modes, metrics = tuple(modes), tuple(metrics)
     top_k, search_mode = check_choices(store, settings, kb, modes, metrics, limit, top_k, search_mode)
     qs = store.question_set(question_set, question_set_version)
+    run_id = new_run_id()
+    # the knowledge base as it is now is the run's for its whole life: resume and re-judging
+    # retrieve from this version (tagged, so cleanup keeps it), embedded by this encoder
+    kb_version = store.pin_kb(kb, pin_tag(run_id))
     run = Run(
-        id=new_run_id(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), kb=kb,
+        id=run_id, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), kb=kb,
         question_set=qs.name, question_set_version=qs.version, modes=modes, metrics=metrics,
         answer_model="imported" if imported else label(settings.answer_model),
         judge_model=label(settings.judge_model), top_k=top_k, search_mode=search_mode, limit=limit,
@@ -74,10 +74,59 @@ def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, 
         config={"answer_model": asdict(settings.answer_model), "judge_model": asdict(settings.judge_model),
                 "relevancy_strictness": settings.relevancy_strictness,
                 "faithfulness_judge": faithfulness_judge(settings.faithfulness_judge, settings.judge_model),
-                "embedding_model": settings.embedding_model},
+                "embedding_model": settings.embedding_model, "kb_version": kb_version,
+                "encoder": store.kb_encoder(kb)},
     )
     store.create_run(run)
     return run
+
+
+def pin_tag(run_id: str) -> str:
+    """The tag that keeps the knowledge-base version a run was made with."""
+    return f"run-{run_id}"
+
+
+def model_choices(settings: Settings) -> dict[str, ModelConfig]:
+    """The models a run can use, each with its whole configuration: the settings' answer
+    model and judge model, and the embedded default; a label two different configurations
+    share is told apart by the role."""
+    out: dict[str, ModelConfig] = {}
+    for role, cfg in (("answer model", settings.answer_model), ("judge model", settings.judge_model),
+                      ("embedded default", ModelConfig())):
+        if cfg in out.values():
+            continue
+        name = label(cfg)
+        if name in out:
+            name = f"{name} (the {role}: temperature {cfg.temperature}, {cfg.max_tokens} tokens, context {cfg.n_ctx})"
+        out[name] = cfg
+    return out
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The work a run's choices mean, before anything starts."""
+
+    questions: int
+    answers: int
+    judge_calls: int  # at most: the judge cache answers what it has seen
+    faithfulness_judge: str
+
+    def sentence(self) -> str:
+        per = ("two likelihood passes per answer for faithfulness" if self.faithfulness_judge == "likelihood"
+               else "RAGAS's prompts for faithfulness")
+        return (f"Estimated work: {self.answers} answers ({self.questions} questions × "
+                f"{self.answers // max(self.questions, 1)} modes) and up to {self.judge_calls} judge model calls "
+                f"({per}; fewer when cached).")
+
+
+def estimate(settings: Settings, questions: int, modes, metrics) -> Estimate:
+    """How many answers and judge calls a run of `questions` questions makes at most."""
+    judge = faithfulness_judge(settings.faithfulness_judge, settings.judge_model)
+    # relevancy's repeats at temperature 0 are one prompt: one call (core.evaluate)
+    relevancy = settings.relevancy_strictness if settings.judge_model.temperature > 0 else 1
+    per_answer = (2 if "faithfulness" in metrics else 0) + (relevancy if "answer_relevancy" in metrics else 0)
+    answers = questions * len(modes)
+    return Estimate(questions, answers, answers * per_answer, judge)
 
 
 def run_questions(store: Store, run: Run) -> list[Question]:
@@ -97,10 +146,12 @@ class Outcome:
 
 
 class Executor:
-    """Executes (or resumes) one run; `answer_llm` and `judge_llm` may be given for tests."""
+    """Executes (or resumes) one run as its job; `answer_llm` and `judge_llm` may be given for
+    tests, `claim` when the job was already claimed (a launched worker)."""
 
     def __init__(self, store: Store, settings: Settings, embedder: Embedder, run_id: str,
-                 answer_llm: LLM | None = None, judge_llm: LLM | None = None, progress: Progress | None = None):
+                 answer_llm: LLM | None = None, judge_llm: LLM | None = None, progress: Progress | None = None,
+                 claim: jobs.Claim | None = None):
         self.store, self.settings, self.embedder = store, settings, embedder
         self.run = store.run(run_id)
         cfg = self.run.config
@@ -108,33 +159,40 @@ class Executor:
         self.judge_cfg = ModelConfig(**cfg["judge_model"]) if cfg.get("judge_model") else settings.judge_model
         self.answer_llm = answer_llm
         self.judge_llm = judge_llm
-        self.progress = progress or (lambda done, total, what: None)
+        self._progress = progress or (lambda done, total, what: None)
+        self.claim = claim
         self.strictness = cfg.get("relevancy_strictness", settings.relevancy_strictness)
         self.faithfulness = cfg.get("faithfulness_judge", "ragas")  # runs made before the likelihood judge: RAGAS
 
+    def progress(self, done: int, total: int, what: str) -> None:
+        self.claim.progress(done, total)
+        self._progress(done, total, what)
+
     def execute(self, rescore: bool = False) -> Outcome:
         """Compute every missing answer and score; with `rescore`, score everything again
-        (judge calls are answered from the cache when nothing changed)."""
-        if self.run.status == "running" and worker_alive(self.run) and self.run.worker != this_worker():
-            raise RagEvalError(f"run {self.run.id} is already being executed by process {self.run.worker}; "
-                               "cancel it first or wait for it to finish")
-        if rescore:
-            self.store.delete_scores(self.run.id)
-        self.store.update_run(self.run.id, status="running", error="", cancel_requested=False, worker=this_worker())
-        t0 = time.perf_counter()
-        outcome = Outcome(self.run)
-        try:
-            cancelled = asyncio.run(self._execute(outcome))
-        except BaseException as e:
-            self.store.update_run(self.run.id, status="failed", error=str(e) or type(e).__name__)
-            raise
-        outcome.counts = counts = load(self.store, self.run.id, findings=False).counts
-        status = end_status(counts, cancelled)
-        error = ("" if status in ("done", "cancelled") else
-                 f"{counts_line(counts)}; `python -m core resume {self.run.id}` retries what may pass"
-                 if status == "incomplete" else f"no answer could be generated: {counts_line(counts)}")
-        self.store.update_run(self.run.id, status=status, error=error)
-        self.store.optimize("answers", "scores", "runs")
+        (judge calls are answered from the cache when nothing changed). Refused (JobBusy)
+        while another process executes the run."""
+        self.claim = self.claim or jobs.start(self.store, "run", self.run.id,
+                                              ("rescore" if rescore else "resume", self.run.id))
+        with self.claim:
+            if rescore:
+                self.store.delete_scores(self.run.id)
+            self.store.update_run(self.run.id, status="running", error="")
+            t0 = time.perf_counter()
+            outcome = Outcome(self.run)
+            try:
+                cancelled = asyncio.run(self._execute(outcome))
+            except BaseException as e:
+                self.store.update_run(self.run.id, status="failed", error=str(e) or type(e).__name__)
+                raise
+            outcome.counts = counts = load(self.store, self.run.id, findings=False).counts
+            status = end_status(counts, cancelled)
+            error = ("" if status in ("done", "cancelled") else
+                     f"{counts_line(counts)}; `python -m core resume {self.run.id}` retries what may pass"
+                     if status == "incomplete" else f"no answer could be generated: {counts_line(counts)}")
+            self.store.update_run(self.run.id, status=status, error=error)
+            self.claim.finish(status, error)
+        self.store.optimize("answers", "scores", "runs", "jobs")
         outcome.seconds = time.perf_counter() - t0
         outcome.run = self.store.run(self.run.id)
         return outcome
@@ -160,7 +218,7 @@ class Executor:
 
         async def one_question(q: Question):
             async with limit:
-                if state["cancelled"] or self.store.run(run.id).cancel_requested:
+                if state["cancelled"] or self.claim.cancelled():
                     state["cancelled"] = True
                     return
                 # what is missing, and what failed for a reason that may pass; never what failed for good
@@ -205,7 +263,8 @@ def evidence(store: Store, run: Run, question: str, rag_answer: Answer | None,
     answer actually saw, else those the run's retrieval finds for the question."""
     if rag_answer is not None and rag_answer.passages:
         return rag_answer.passages
-    return tuple(retrieval.search(store, run.kb, question, embedder, run.top_k, run.search_mode))
+    return tuple(retrieval.search(store, run.kb, question, embedder, run.top_k, run.search_mode,
+                                  version=run.config.get("kb_version")))
 
 
 def missing_answer(run_id: str, q: Question, mode: str) -> Answer:
@@ -215,51 +274,52 @@ def missing_answer(run_id: str, q: Question, mode: str) -> Answer:
 
 
 def delete(store: Store, run_id: str) -> None:
-    """Delete a run with its answers and scores; refused while a live process executes it."""
+    """Delete a run with its answers and scores; refused while a live worker executes or
+    re-judges it."""
     run = store.run(run_id)
-    if run.status == "running" and worker_alive(run) is not False:
-        raise RagEvalError(f"run {run_id} is being executed by process {run.worker}; cancel it first")
+    for kind in ("run", "rejudge"):
+        job = jobs.get(store, kind, run_id)
+        if jobs.alive(job):
+            raise RagEvalError(f"{jobs.describe(job)}; cancel it first")
     store.delete_run(run_id)
+    for kind in ("run", "rejudge"):
+        store.delete_job(jobs.key(kind, run_id))
+    store.unpin_kb(run.kb, pin_tag(run_id))
 
 
-def this_worker() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def status(store: Store, run: Run) -> str:
+    """The run's status as a person should read it: 'interrupted' when it is marked running
+    (or was launched) but no live worker executes it any more; resume finishes it."""
+    if run.status not in ("pending", "running"):
+        return run.status
+    job = jobs.get(store, "run", run.id)
+    if job is None:
+        return "interrupted" if run.status == "running" else "pending"
+    return "interrupted" if jobs.state(job) in ("interrupted", "failed", "done", "incomplete") else \
+        "cancelled" if job.status == "cancelled" else run.status
 
 
-def worker_alive(run: Run) -> bool | None:
-    """Whether the process executing a run still lives; None when it runs on another host."""
-    host, _, pid = run.worker.rpartition(":")
-    if not pid.isdigit():
-        return False
-    if host != socket.gethostname():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def start_detached(settings: Settings, run_id: str, *command: str) -> int:
-    """Execute a run in its own process (`python -m core resume RUN_ID`, or another command
-    on the run), detached from the caller: closing the page or the terminal that started it
-    does not stop it."""
+def launch(settings: Settings, store: Store, run_id: str, *command: str) -> "jobs.Job":
+    """Execute a run in its own process (`python -m core resume RUN_ID`, or another command on
+    the run), detached from the caller; refused while it is pending or running already."""
     command = command or ("resume", run_id)
-    logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, RAGEVAL_HOME=str(settings.home))
-    with open(logs / f"{command[0]}-{run_id}.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "core", *command], cwd=str(PROJECT_ROOT), env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    return proc.pid
-
-
-def cancel(store: Store, run_id: str) -> None:
-    """Ask a running run to stop after the items in flight."""
+    kind = "rejudge" if command[0] == "rejudge" else "run"
     store.run(run_id)
-    store.update_run(run_id, cancel_requested=True)
+    return jobs.launch(store, settings.home, kind, run_id, command, PROJECT_ROOT)
+
+
+def cancel(store: Store, run_id: str) -> str:
+    """Stop a run: at once while it waits for a worker, else after the items in flight.
+    Returns what happened, in words."""
+    run = store.run(run_id)
+    before = jobs.get(store, "run", run_id)
+    job = jobs.cancel(store, "run", run_id)
+    if jobs.alive(job) and job.status == "running":
+        return f"asked run {run_id} to stop after the items in flight"
+    if run.status == "pending" or before is not None and before.status == "pending":
+        store.update_run(run_id, status="cancelled")
+        return f"run {run_id} cancelled before it started"
+    raise RagEvalError(f"run {run_id} is not running (it is {status(store, run)})")
 
 
 def summary(store: Store, run_id: str) -> dict:

@@ -9,6 +9,8 @@ Tables
     scores          one row per (run, question, mode, metric), written as each completes
     judge_repeats   extra judgings of a run's answers, to measure the judge's own noise
     judge_checks    one row per calibration check of a judge, keyed by the judge's identity
+    jobs            one row per long task and target (a run's execution, a re-judging): who
+                    holds it, its heartbeat and cancel flag (core/jobs.py)
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ import dataclasses
 import json
 import os
 import re
+import secrets
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -29,8 +33,8 @@ import lancedb  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-from core.errors import NotFoundError, RagEvalError
-from core.models import Answer, Passage, Question, QuestionSet, Run, Score, VectorIndex
+from core.errors import ConfigError, NotFoundError, RagEvalError
+from core.models import Answer, Job, Passage, Question, QuestionSet, Run, Score, VectorIndex
 
 KB_PREFIX = "kb_"
 
@@ -38,6 +42,7 @@ KB_PREFIX = "kb_"
 # its vector column: one place, versioned with the table, so a checked-out version of a
 # knowledge base comes with the parameters chosen for its own index.
 ANN_KEY = "rageval:vector_index"
+ENCODER_KEY = "rageval:encoder"  # the encoder that embedded the knowledge base (Embedder.identity)
 INDEX_MIN_ROWS = 50_000  # below this exact search takes a few ms at most, and is exact
 RECALL_TARGET = 0.95
 ROWS_PER_PARTITION = 4_000  # 250 IVF partitions at 1M rows, each its own HNSW graph
@@ -64,8 +69,8 @@ RUNS = pa.schema([
     ("question_set_version", pa.int32()), ("modes", pa.string()), ("metrics", pa.string()),
     ("answer_model", pa.string()), ("judge_model", pa.string()), ("top_k", pa.int32()),
     ("search_mode", pa.string()), ("limit", pa.int32()), ("status", pa.string()), ("imported", pa.bool_()),
-    ("error", pa.string()), ("cancel_requested", pa.bool_()), ("worker", pa.string()), ("config", pa.string()),
-])
+    ("error", pa.string()), ("config", pa.string()),
+])  # (workspaces made before jobs also hold cancel_requested and worker: read past, never written)
 ANSWERS = pa.schema([
     ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("question", pa.string()),
     ("text", pa.string()), ("passages", pa.string()), ("model", pa.string()), ("latency_s", pa.float64()),
@@ -81,6 +86,15 @@ REPEATS = pa.schema([
     ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("metric", pa.string()),
     ("repeat", pa.int32()), ("temperature", pa.float64()), ("value", pa.float64()), ("reason", pa.string()),
     ("judge", pa.string()), ("created_at", pa.string()),
+])
+LOCK_ROW = "lock:jobs"  # held while a job's row is made
+QUESTION_SETS_LOCK = "lock:question-sets"  # held while a question-set version is allocated
+LOCK_ROWS = (LOCK_ROW, QUESTION_SETS_LOCK)
+JOBS = pa.schema([
+    ("key", pa.string()), ("kind", pa.string()), ("target", pa.string()), ("command", pa.string()),
+    ("status", pa.string()), ("token", pa.string()), ("worker", pa.string()), ("heartbeat", pa.float64()),
+    ("cancel_requested", pa.bool_()), ("created_at", pa.string()), ("ended_at", pa.string()), ("log", pa.string()),
+    ("error", pa.string()), ("done", pa.int64()), ("total", pa.int64()),
 ])
 
 
@@ -118,6 +132,19 @@ def _chunk_data(data, dim: int):
 def _documents_filter(documents: dict[str, list[str]]) -> str:
     return " OR ".join(f"(source = {quote(s)} AND document IN ({', '.join(quote(d) for d in docs)}))"
                        for s, docs in documents.items() if docs)
+
+
+def check_encoder(store: "Store", kb: str, tbl, identity: dict) -> None:
+    """Refuse to search or grow a knowledge base with an encoder (`identity`, as
+    Embedder.identity gives it) other than the one that embedded it: its vectors would not be
+    comparable, and at the same dimension nothing else would notice."""
+    built = store.kb_encoder(tbl)
+    if built is not None and built != identity:
+        raise ConfigError(
+            f"knowledge base '{kb}' was embedded with {built['model']} ({built['dim']}-d, weights {built['sha256']}), "
+            f"but the encoder now is {identity['model']} ({identity['dim']}-d, weights {identity['sha256']}): "
+            "set RAGEVAL_EMBEDDING_MODEL back to the knowledge base's encoder, or rebuild the knowledge base "
+            "(delete it and ingest its sources again)")
 
 
 def search_params(query, index: VectorIndex | None):
@@ -330,6 +357,47 @@ class Store:
                                      ingested_at=("ingested_at", "max")).reset_index()
         return g.to_dict("records")
 
+    def kb_at(self, kb: str, version: int | None):
+        """The knowledge base as it was at `version` (as pinned by a run), or as it is now."""
+        tbl = self.kb_table(kb)
+        if version is None:
+            return tbl
+        try:
+            tbl.checkout(int(version))
+        except Exception:
+            raise NotFoundError(f"version {version} of knowledge base '{kb}', which this run was made with, "
+                                "no longer exists; start a new run on the knowledge base as it is") from None
+        return tbl
+
+    def pin_kb(self, kb: str, tag: str) -> int:
+        """Tag the knowledge base's current version (a tagged version survives cleanup);
+        returns the version."""
+        tbl = self.kb_table(kb)
+        version = tbl.version
+        tbl.tags.create(tag, version)
+        return version
+
+    def unpin_kb(self, kb: str, tag: str) -> None:
+        if self.has_kb(kb) and tag in self.kb_table(kb).tags.list():
+            self.kb_table(kb).tags.delete(tag)
+
+    def kb_encoder(self, kb_or_table) -> dict | None:
+        """The identity of the encoder that embedded a knowledge base; None for one made
+        before knowledge bases recorded it."""
+        tbl = self.kb_table(kb_or_table) if isinstance(kb_or_table, str) else kb_or_table
+        raw = (tbl.schema.field("vector").metadata or {}).get(ENCODER_KEY.encode())
+        return json.loads(raw) if raw else None
+
+    def set_kb_encoder(self, kb: str, identity: dict) -> None:
+        self._set_vector_metadata(self.kb_table(kb), ENCODER_KEY, identity)
+
+    @staticmethod
+    def _set_vector_metadata(tbl, key: str, value: dict) -> None:
+        """One entry of the vector column's metadata, keeping the others."""
+        meta = {k.decode(): v.decode() for k, v in (tbl.schema.field("vector").metadata or {}).items()}
+        meta[key] = json.dumps(value)
+        tbl.update_field_metadata({"path": "vector", "metadata": meta})
+
     # -- the knowledge base's indexes ----------------------------------------------------
     def vector_index(self, kb_or_table) -> VectorIndex | None:
         """The vector index of a knowledge base and the search parameters chosen for it;
@@ -409,7 +477,7 @@ class Store:
         recall, nprobes, ef, rf = best
         index = dataclasses.replace(index, nprobes=nprobes, ef=ef, refine_factor=rf, recall=round(recall, 4),
                                     sample=len(queries), checked_rows=n, target=target)
-        tbl.update_field_metadata({"path": "vector", "metadata": {ANN_KEY: json.dumps(dataclasses.asdict(index))}})
+        self._set_vector_metadata(tbl, ANN_KEY, dataclasses.asdict(index))
         return index
 
     def optimize(self, *names: str) -> None:
@@ -424,15 +492,17 @@ class Store:
         check_name("question set", name)
         if not questions:
             raise RagEvalError(f"question set '{name}' has no questions; nothing was stored")
-        versions = [r["version"] for r in self._rows("question_sets", QUESTION_SETS, f"name = {quote(name)}")]
-        version = max(versions, default=0) + 1
-        created = now()
-        # questions first: a set row without its questions must never be visible
-        self._table("questions", QUESTIONS).add([
-            {"set_name": name, "version": version, "position": i, "id": q.id, "question": q.question,
-             "reference": q.reference, "category": q.category} for i, q in enumerate(questions)])
-        self._table("question_sets", QUESTION_SETS).add(
-            [{"name": name, "version": version, "created_at": created, "origin": origin, "count": len(questions)}])
+        with self.exclusive(QUESTION_SETS_LOCK):  # two saves at once: two versions, never one
+            versions = [r["version"] for r in self._rows("question_sets", QUESTION_SETS, f"name = {quote(name)}")]
+            version = max(versions, default=0) + 1
+            created = now()
+            # questions first: a set row without its questions must never be visible
+            self._table("questions", QUESTIONS).add([
+                {"set_name": name, "version": version, "position": i, "id": q.id, "question": q.question,
+                 "reference": q.reference, "category": q.category} for i, q in enumerate(questions)])
+            self._table("question_sets", QUESTION_SETS).add(
+                [{"name": name, "version": version, "created_at": created, "origin": origin,
+                  "count": len(questions)}])
         return QuestionSet(name, version, tuple(questions), created, origin)
 
     def question_sets(self) -> list[dict]:
@@ -625,6 +695,80 @@ class Store:
                for r in rows]
         return sorted(out, key=lambda c: c.created_at, reverse=True)
 
+    # -- jobs (core/jobs.py) ----------------------------------------------------------------
+    # Lance re-checks an update's condition when two commits collide (of two conditional
+    # updates of one row exactly one applies: tests/test_jobs.py), but two inserts of one new
+    # key can both land. So every transition of a job is a conditional update of a row that
+    # exists already: a job's row is made under LOCK_ROW, and LOCK_ROW itself comes with the
+    # table, whose creation happens once.
+    def job(self, key: str) -> Job | None:
+        rows = self._jobs().search().where(f"key = {quote(key)}").limit(None).to_arrow().to_pylist()
+        if not rows:
+            return None
+        r = rows[0]
+        return Job(**{**r, "command": tuple(json.loads(r["command"]))})
+
+    def _jobs(self):
+        try:
+            return self.db.open_table("jobs")
+        except (FileNotFoundError, ValueError):
+            pass
+        try:  # of processes creating it at once one succeeds; the others open what it made
+            return self.db.create_table("jobs", data=[_job_row(Job(k, "lock", k, (), status="idle"))
+                                                      for k in LOCK_ROWS], schema=JOBS)
+        except Exception:
+            return self.db.open_table("jobs")
+
+    def put_job_unless_active(self, job: Job, stale_before: float) -> None:
+        """Write `job` over the stored one for its key unless that one is pending or running
+        and was heard from after `stale_before`."""
+        if not self._jobs().count_rows(f"key = {quote(job.key)}"):
+            with self.exclusive(LOCK_ROW):
+                if not self._jobs().count_rows(f"key = {quote(job.key)}"):
+                    self._jobs().add([_job_row(Job(job.key, job.kind, job.target, (), status="idle"))])
+        values = _job_row(job)
+        del values["key"]
+        self.update_job(job.key, f"status NOT IN ('pending', 'running') OR heartbeat < {float(stale_before)!r}",
+                        **values)
+
+    def claim_job(self, key: str, token: str, worker: str, at: float) -> None:
+        """Mark the pending job issued with `token` as running in `worker`."""
+        self.update_job(key, f"status = 'pending' AND token = {quote(token)}", status="running", worker=worker,
+                        heartbeat=at)
+
+    def delete_job(self, key: str) -> None:
+        self._retry(lambda: self._jobs().delete(f"key = {quote(key)}"))
+
+    @contextmanager
+    def exclusive(self, key: str, wait_s: float = 60.0, stale_s: float = 30.0):
+        """Hold one of the LOCK_ROWS while the block runs (a short critical section across
+        processes); waits for another holder, and takes over one held past `stale_s` (its
+        process died)."""
+        token = secrets.token_hex(8)
+        deadline = time.time() + wait_s
+        while True:
+            self.update_job(key, f"status <> 'running' OR heartbeat < {time.time() - stale_s!r}", status="running",
+                            token=token, heartbeat=time.time())
+            held = self.job(key)
+            if held is not None and held.token == token:
+                break
+            if time.time() > deadline:
+                raise RagEvalError(f"{key} is held by another process; try again")
+            time.sleep(0.02 + secrets.randbelow(50) / 1000)
+        try:
+            yield
+        finally:
+            self.update_job(key, f"token = {quote(token)}", status="idle")
+
+    def update_job(self, key: str, condition: str, **values) -> None:
+        """Set `values` on the job `key` if it still meets `condition` (SQL over its columns)."""
+        tbl = self._jobs()
+        self._retry(lambda: tbl.update(where=f"key = {quote(key)} AND ({condition})", values=values))
+
+
+def _job_row(job: Job) -> dict:
+    return {**asdict(job), "command": json.dumps(list(job.command))}
+
 
 def _upsert(tbl, keys: list[str], row: dict) -> None:
     tbl.merge_insert(keys).when_matched_update_all().when_not_matched_insert_all().execute([row])
@@ -637,8 +781,11 @@ def _run_row(run: Run) -> dict:
     return row
 
 
+_RUN_FIELDS = {f.name for f in dataclasses.fields(Run)}
+
+
 def _run_from_row(r: dict) -> Run:
-    r = dict(r)
+    r = {k: v for k, v in r.items() if k in _RUN_FIELDS}
     r["modes"], r["metrics"] = tuple(json.loads(r["modes"])), tuple(json.loads(r["metrics"]))
     r["config"] = json.loads(r["config"] or "{}")
     return Run(**r)

@@ -24,9 +24,9 @@ DEFAULT_TEMPERATURE = 0.7
 
 def rejudge(store: Store, settings: Settings, embedder: Embedder, run_id: str, *, repeats: int = DEFAULT_REPEATS,
             temperature: float = DEFAULT_TEMPERATURE, metrics=None, judge_llm: LLM | None = None,
-            progress=None) -> int:
-    """Judge every answer of a run `repeats` times on its metrics (or the `metrics` given);
-    returns how many judgings were made now."""
+            progress=None, cancelled=lambda: False) -> int:
+    """Judge every answer of a run `repeats` times on its metrics (or the `metrics` given),
+    stopping early once `cancelled()`; returns how many judgings were made now."""
     if not 2 <= repeats <= 20:
         raise ConfigError(f"repeats must be between 2 and 20 (got {repeats})")
     if not 0 < temperature <= 2:
@@ -49,10 +49,14 @@ def rejudge(store: Store, settings: Settings, embedder: Embedder, run_id: str, *
     progress = progress or (lambda done, total, what: None)
     progress(0, len(todo), "starting")
     judged_against: dict[str, tuple] = {}
+    n = 0
     for n, (a, metric, r) in enumerate(todo, 1):
+        if cancelled():
+            n -= 1
+            break
         if a.question_id not in judged_against:
             judged_against[a.question_id] = evidence(store, run, a.question, rag.get(a.question_id), embedder)
         store.add_repeat(asyncio.run(scorer.score(a, judged_against[a.question_id], metric)), r, temperature)
         progress(n, len(todo), f"{a.question_id} {a.mode} {metric} #{r + 1}")
     store.optimize("judge_repeats")
-    return len(todo)
+    return n

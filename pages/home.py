@@ -3,7 +3,7 @@ import streamlit as st
 
 from core.imports import import_seed
 from core.models import METRIC_LABELS, MODE_LABELS
-from core.runs import start_detached
+from core.runs import launch
 from core.sources import DEMO_KB, demo_specs
 from pages import ui
 
@@ -37,7 +37,7 @@ def score_the_seed() -> None:
             if kb == DEMO_KB and build:
                 ui.ingest_with_progress(demo_specs(), DEMO_KB)
             run = import_seed(ui.store(), ui.settings(), kb)
-            start_detached(ui.settings(), run.id)
+            launch(ui.settings(), ui.store(), run.id)
             ui.refresh()
             st.session_state["run_watch"] = run.id
             st.switch_page("pages/run.py")

@@ -2,40 +2,28 @@
 background and show how much each answer's score moved."""
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 import streamlit as st
 
+from core import jobs
 from core.models import METRIC_LABELS, MODE_LABELS
 from pages import ui
 
 
-def _running(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:  # our own child: reap it when it has finished, so it does not linger as a zombie
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        try:
-            os.kill(pid, 0)
-            return True
-        except OSError:
-            return False
+def _running(run_id: str) -> bool:
+    return jobs.alive(jobs.get(ui.store(), "rejudge", run_id))
 
 
 def section(res) -> None:
     run = res.run_json()
-    key = f"results_rejudge_{run['id']}"
     answered = res.answered
     with st.expander("Judge variance: could the judge's own noise explain the difference?",
                      expanded=bool(len(res.repeats))):
         st.caption("Each answer is judged again several times at a temperature above zero, bypassing the cache. "
                    "The spread of those scores is the judge's own noise; the findings above then say whether "
                    "the observed difference is larger than that noise.")
-        if _running(st.session_state.get(key)):
-            _follow(run["id"], key)
+        if _running(run["id"]):
+            _follow(run["id"])
             return
         if len(res.repeats):
             _spread(res.repeats)
@@ -46,21 +34,25 @@ def section(res) -> None:
             st.caption(f"About {answered * len(run['metrics']) * repeats} judgings ({answered} answers × "
                        f"{len(run['metrics'])} metrics × {repeats}); judgings already stored are kept.")
             if st.form_submit_button("Judge every answer again", icon=":material/replay:"):
-                from core.runs import start_detached
+                from core.runs import launch
 
-                st.session_state[key] = start_detached(
-                    ui.settings(), run["id"], "rejudge", run["id"], "--repeats", str(repeats),
-                    "--temperature", str(temperature))
-                st.rerun()
+                with ui.guard("judge again"):
+                    launch(ui.settings(), ui.store(), run["id"], "rejudge", run["id"], "--repeats", str(repeats),
+                           "--temperature", str(temperature))
+                    st.rerun()
 
 
 @st.fragment(run_every=3)
-def _follow(run_id: str, key: str) -> None:
-    if not _running(st.session_state.get(key)):
+def _follow(run_id: str) -> None:
+    job = jobs.get(ui.store(), "rejudge", run_id)
+    if not jobs.alive(job):
         ui.refresh()
         st.rerun(scope="app")
-    stored = len(ui.store().repeats(run_id))
-    st.info(f"Judging again in the background: {stored} judgings stored so far.", icon=":material/hourglass_top:")
+    st.info(f"Judging again in the background: {job.done} of {job.total} judgings made so far.",
+            icon=":material/hourglass_top:")
+    if st.button("Stop judging", key=f"results_rejudge_stop_{run_id}", icon=":material/stop:"):
+        jobs.cancel(ui.store(), "rejudge", run_id)
+        st.toast("Stopping after the judging in flight…")
 
 
 def _spread(repeats: pd.DataFrame) -> None:

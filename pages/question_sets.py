@@ -7,7 +7,7 @@ from core.export import QUESTION_FORMATS, questions_bytes, questions_frame
 from core.imports import import_run, set_name_for
 from core.models import METRIC_LABELS, METRICS
 from core.questions import SUFFIXES, parse_bytes, parse_records
-from core.runs import start_detached
+from core.runs import launch
 from pages import ui
 
 st.title("Question sets")
@@ -50,7 +50,7 @@ with st.container(border=True):
                         with ui.guard("import"):
                             run = import_run(store, ui.settings(), parsed, up.name, kb, set_name=name,
                                              metrics=metrics)
-                            start_detached(ui.settings(), run.id)
+                            launch(ui.settings(), ui.store(), run.id)
                             ui.refresh()
                             st.session_state["run_watch"] = run.id
                             st.switch_page("pages/run.py")

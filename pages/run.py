@@ -4,13 +4,12 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from core.config import ModelConfig
-from core.llm import label
 from core.models import METRIC_LABELS, METRICS, MODE_LABELS, MODES
 from core.results import NOT_ANSWERED, NOT_SCORED
 from core.retrieval import SEARCH_MODES
 from core.results import counts_line
-from core.runs import cancel, create_run, start_detached, worker_alive
+from core import jobs
+from core.runs import cancel, create_run, estimate, launch, model_choices, status
 from pages import ui
 
 st.title("Run")
@@ -19,9 +18,9 @@ st.caption("Answers every question in each mode and scores every answer. Runs ex
 settings, store = ui.settings(), ui.store()
 kbs, sets = ui.kb_names(), ui.question_sets()
 
-models: dict[str, ModelConfig] = {}
-for cfg in (ModelConfig(), settings.answer_model, settings.judge_model):
-    models.setdefault(label(cfg), cfg)
+# Each configured model keeps its whole configuration (temperature, tokens, context, endpoint):
+# the choices are the configurations themselves, named by their role where labels coincide.
+models = model_choices(settings)
 
 if not kbs:
     st.info("Build a knowledge base first: the RAG mode reads it, and both modes are judged against it.")
@@ -33,8 +32,9 @@ else:
                            format_func=lambda n: next(f"{n} (v{s['version']}, {s['count']} questions)"
                                                       for s in sets if s["name"] == n))
     kb = c2.selectbox("Knowledge base", kbs)
-    answer_label = c1.selectbox("Answer model", list(models), index=list(models).index(label(settings.answer_model)))
-    judge_label = c2.selectbox("Judge model", list(models), index=list(models).index(label(settings.judge_model)))
+    configs = list(models.values())
+    answer_label = c1.selectbox("Answer model", list(models), index=configs.index(settings.answer_model))
+    judge_label = c2.selectbox("Judge model", list(models), index=configs.index(settings.judge_model))
     modes = c1.multiselect("Modes", MODES, default=list(MODES), format_func=MODE_LABELS.get)
     metrics = c2.multiselect("Metrics", METRICS, default=list(METRICS), format_func=METRIC_LABELS.get)
     c3, c4, c5 = st.columns(3)
@@ -42,19 +42,14 @@ else:
     search_mode = c4.selectbox("Search", SEARCH_MODES, index=SEARCH_MODES.index(settings.search_mode))
     limit = c5.number_input("Only the first N questions (0 = all)", 0, 50_000, 0)
     count = next(s["count"] for s in sets if s["name"] == qs_name)
-    n_q = min(count, limit) if limit else count
-    answers = n_q * len(modes)
-    judge_calls = answers * ((2 if "faithfulness" in metrics else 0) +
-                             (settings.relevancy_strictness if "answer_relevancy" in metrics else 0))
-    st.caption(f"Estimated work: {answers} answers ({n_q} questions × {len(modes)} modes) and up to "
-               f"{judge_calls} judge calls (fewer when cached). On the embedded models expect about "
-               f"30 s per answer with its scores.")
+    chosen = dataclasses.replace(settings, answer_model=models[answer_label], judge_model=models[judge_label])
+    with ui.guard("estimate"):
+        st.caption(estimate(chosen, min(count, limit) if limit else count, modes, metrics).sentence())
     if st.button("Start run", type="primary", icon=":material/play_arrow:", disabled=not modes):
         with ui.guard("start"):
-            chosen = dataclasses.replace(settings, answer_model=models[answer_label], judge_model=models[judge_label])
             run = create_run(store, chosen, kb, qs_name, modes=modes, metrics=metrics, limit=limit or None,
                              top_k=int(top_k), search_mode=search_mode)
-            start_detached(settings, run.id)
+            launch(settings, store, run.id)
             ui.refresh()
             st.session_state["run_watch"] = run.id
             st.toast(f"Started run {run.id}", icon=":material/rocket_launch:")
@@ -69,39 +64,38 @@ if runs:
                           format_func=lambda i: next(f"{r.id} · {r.status} · {r.question_set} on {r.kb}"
                                                      for r in runs if r.id == i))
 
-    def status_of(run) -> str:
-        """The stored status, except that a 'running' run whose worker died is 'interrupted'."""
-        return "interrupted" if run.status == "running" and worker_alive(run) is False else run.status
-
-    active = status_of(store.run(run_id)) in ("pending", "running")
+    active = jobs.alive(jobs.get(store, "run", run_id))  # a worker is on it: follow it live
 
     @st.fragment(run_every=2 if active else None)
     def live(run_id: str):
         run = store.run(run_id)
         res = ui.results(run_id, findings=False)
         done, total = res.done, res.total
-        status = status_of(run)
-        st.progress(done / total if total else 0.0, text=f"{status} · {done} of {total} items")
+        now, job = status(store, run), jobs.get(store, "run", run_id)
+        working = jobs.alive(job)
+        st.progress(done / total if total else 0.0, text=f"{now} · {done} of {total} items")
         ui.demo_judge_note(run.judge_model, run.config.get("faithfulness_judge", "ragas"))
         c1, c2, c3 = st.columns(3)
-        if status == "running" and c1.button("Cancel", icon=":material/stop:", key="run_cancel"):
-            cancel(store, run.id)
-            st.toast("Cancelling after the items in flight…")
-        if status in ("cancelled", "failed", "interrupted", "pending", "incomplete") and done < total and \
-                c1.button("Resume", icon=":material/replay:", key="run_resume"):
-            start_detached(ui.settings(), run.id)
-            st.toast(f"Resumed run {run.id}")
-            st.rerun()
+        if working and c1.button("Cancel", icon=":material/stop:", key="run_cancel"):
+            with ui.guard("cancel"):
+                st.toast(cancel(store, run.id))
+        if not working and now != "done" and c1.button("Resume", icon=":material/replay:", key="run_resume"):
+            with ui.guard("resume"):
+                launch(ui.settings(), store, run.id)
+                st.toast(f"Resumed run {run.id}")
+                st.rerun()
         if done and c2.button("Open results", icon=":material/insights:", key="run_results"):
             st.session_state["results_run"] = run.id
             st.switch_page("pages/results.py")
-        if status == "incomplete":  # retryable failures (endpoint down, timeout, 429, 5xx) are left
+        if job is not None and job.log:
+            st.caption(f"Worker log: `{job.log}`")
+        if now == "incomplete":  # retryable failures (endpoint down, timeout, 429, 5xx) are left
             st.warning(f"Some calls failed for reasons that may pass: {ui.md(counts_line(res.counts))}. "
                        "Resume retries exactly those.", icon=":material/replay:")
         elif run.error:
             st.error(f"The run stopped: {ui.md(run.error)}")
         ui.paged_dataframe(progress_table(res), "run_table_page", hide_index=True, width="stretch")
-        if status not in ("pending", "running") and active:
+        if not working and active:
             ui.refresh()
             st.rerun(scope="app")  # the run has ended: redraw the page without auto-refresh
 
@@ -112,9 +106,9 @@ if runs:
         items["mode"] = list(res.run.modes) * len(res.questions)
         items = items.merge(res.answers[["question_id", "mode", "error", "retryable"]], how="left",
                             on=["question_id", "mode"])
-        status = items["error"].map(lambda e: "waiting" if pd.isna(e) else "no answer" if e else "answered")
+        state = items["error"].map(lambda e: "waiting" if pd.isna(e) else "no answer" if e else "answered")
         table = pd.DataFrame({"question": items["question"], "mode": items["mode"].map(MODE_LABELS),
-                              "status": status.where(~items["retryable"].fillna(False).astype(bool), "to retry")})
+                              "status": state.where(~items["retryable"].fillna(False).astype(bool), "to retry")})
         k = len(res.run.metrics)
         for j, metric in enumerate(res.run.metrics):  # the frame holds (question, mode, metric) in this order
             f = res.frame.iloc[j::k]

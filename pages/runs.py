@@ -26,10 +26,10 @@ if resumable:
         st.caption("Redoes what is missing and what failed for reasons that may pass (endpoint down, timeout, "
                    "429, 5xx), never what failed for good. It executes in the background; follow it on the Run page.")
         if st.button("Resume run", key="runs_resume"):
-            from core.runs import start_detached
+            from core.runs import launch
 
             with ui.guard("resume the run"):
-                start_detached(ui.settings(), pick)
+                launch(ui.settings(), ui.store(), pick)
                 ui.refresh()
                 st.toast(f"Resumed run {pick}")
                 st.rerun()

@@ -173,12 +173,12 @@ def runs() -> list:
 def results(run_id: str, findings: bool = True):
     """A run's results (`core.results.RunResults`: frames, figures, and with `findings` the
     statistics and the judge's trust), read once for each state of the run. The key is the
-    run's status and worker and how many answers, scores, repeat judgings and judge checks
+    run's status and error and how many answers, scores, repeat judgings and judge checks
     there are, so a finished run is read once and a running one again only when it has
     moved; a page rerun recomputes nothing."""
     s = store()
     run = s.run(run_id)
-    return _results(s.uri, run_id, (run.status, run.worker, run.error, *s.run_counts(run_id)), findings)
+    return _results(s.uri, run_id, (run.status, run.error, *s.run_counts(run_id)), findings)
 
 
 @st.cache_resource(show_spinner="Reading the run…", max_entries=8)

@@ -34,6 +34,7 @@ class FaultServer:
         self.mode, self.side, self.rate = "ok", "all", 0.3
         self.hang_s, self.retry_after = hang_s, retry_after
         self.fail_first = 0  # with a mode: only the first N matching calls fail, then it is healthy
+        self.delay_s = 0.0  # every call waits this long first (a slow but healthy server)
         self.raw_body = b""  # what mode "raw" sends
         self.calls: Counter = Counter()
         self.times: list[float] = []
@@ -96,6 +97,7 @@ def _handler(server: FaultServer):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             side = "judge" if body.get("response_format") else "answer"
             fault = server._decide(side)
+            time.sleep(server.delay_s)
             if fault == "reset":  # close without answering: SO_LINGER 0 sends a TCP reset
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()

@@ -138,23 +138,21 @@ def test_bad_choices_are_refused_before_anything_is_stored(settings, store, kb):
     assert store.runs() == []
 
 
-def test_a_run_executing_elsewhere_is_not_executed_twice(settings, store, embedder, kb):
-    import subprocess
-    import sys
-
-    from core.errors import RagEvalError
-    from core.runs import this_worker
+def test_a_run_executing_elsewhere_is_not_executed_twice(settings, store, embedder, kb, monkeypatch):
+    from core import jobs
+    from core.runs import status
 
     run = create_run(store, settings, kb, "four", limit=1)
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        host = this_worker().rpartition(":")[0]
-        store.update_run(run.id, status="running", worker=f"{host}:{other.pid}")
-        with pytest.raises(RagEvalError, match=f"already being executed by process {host}:{other.pid}"):
-            Executor(store, settings, embedder, run.id, FakeLLM(lambda m, s: "A."), FakeLLM(judge_reply)).execute()
-    finally:
-        other.kill()
-        other.wait()
-    # once that process is gone the run counts as interrupted, and resuming it works
+    other = jobs.start(store, "run", run.id, ("resume", run.id))  # another worker holds it
+    with pytest.raises(jobs.JobBusy, match=f"run {run.id} is running .*cancel it first or wait"):
+        Executor(store, settings, embedder, run.id, FakeLLM(lambda m, s: "A."), FakeLLM(judge_reply)).execute()
+    store.update_run(run.id, status="running")
+    other._stop.set()  # that worker dies: its heartbeat stops
+    monkeypatch.setattr(jobs, "STALE_S", 0.3)
+    import time
+    time.sleep(0.4)
+    # once its heartbeat is stale the run counts as interrupted, and resuming it works
+    assert status(store, store.run(run.id)) == "interrupted"
     out = Executor(store, settings, embedder, run.id, FakeLLM(lambda m, s: "A."), FakeLLM(judge_reply)).execute()
     assert out.run.status == "done" and len(store.answers(run.id)) == 2
+    assert status(store, out.run) == "done"
