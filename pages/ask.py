@@ -39,7 +39,7 @@ if result is not None:
             st.markdown(f"#### {MODE_LABELS[mode]}")
             with st.container(border=True):
                 if a.error:
-                    st.error(a.error)
+                    st.error(ui.md(a.error))
                 st.text(a.text)
             st.caption(f"{a.latency_s:.1f} s · {a.completion_tokens} tokens · {ui.md(a.model)}")
             for metric, s in result.scores[mode].items():
