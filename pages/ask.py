@@ -31,7 +31,7 @@ if asked:
 result = st.session_state.get("ask_result")
 if result is not None:
     if any(result.scores.values()):
-        judged_by = next(iter(next(iter(result.scores.values())).values())).judge
+        judged_by = next(s.judge for by_metric in result.scores.values() for s in by_metric.values())
         ui.demo_judge_note(judged_by, "likelihood" if " likelihood:" in judged_by else "ragas")
     cols = st.columns(len(result.answers))
     for col, (mode, a) in zip(cols, result.answers.items()):

@@ -122,3 +122,31 @@ def test_the_cli_reads_any_folder_its_shell_user_names(store, tmp_path, monkeypa
     monkeypatch.delenv("RAGEVAL_INGEST_ROOTS", raising=False)
     assert cli.main(["ingest", str(write_docs(tmp_path / "anywhere")), "--kb", "cli"]) == 0
     assert "cli" in store.kb_names()
+
+
+def test_model_and_endpoint_text_on_the_ask_page_cannot_fetch_anything(settings, store, embedder, docs):
+    """What a model or an endpoint wrote is shown escaped (or as plain text): an image it writes in
+    Markdown is never fetched by the browser of whoever views the page."""
+    import re
+
+    from core.ingest import ingest
+    from core.models import Answer, Passage, Score
+    from core.runs import Asked
+
+    ingest([str(docs)], "kb", store, embedder, settings)
+    pixel = "![p](http://tracker.example/p.png)"
+    passage = Passage("kb::d::0", f"text {pixel}", "src", f"doc{pixel}.md", f"sec {pixel}", 0.5)
+    answers = {"llm_only": Answer("ask", "q", "llm_only", "Q?", "", model=f"openai:m@{pixel}",
+                                  error=f"endpoint said: {pixel}", retryable=True),
+               "rag": Answer("ask", "q", "rag", "Q?", f"An answer {pixel}", (passage,), model="fake")}
+    scores = {"llm_only": {}, "rag": {"faithfulness": Score("ask", "q", "rag", "faithfulness", None,
+                                                            reason=f"judge said {pixel}", judge="fake")}}
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/ask.py")
+    at.session_state["ask_result"] = Asked((passage,), answers, scores)
+    at.run()
+    assert not at.exception
+    shown = [e.value for kind in ("markdown", "caption", "error", "warning", "info", "success")
+             for e in getattr(at, kind)]
+    assert sum("tracker" in s for s in shown) >= 4  # the error, the model, the reason, the passage's name
+    assert not [s for s in shown if re.search(r"(?<!\\)!(?<!\\)\[|(?<!\\)\]\(", s)], shown
