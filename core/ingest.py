@@ -5,7 +5,9 @@ first and then swapped in, old chunks for new, in one commit, so a failure at an
 leaves every document either wholly old or wholly new; one that has left its source is
 deleted, and so are all the chunks of a source that yields no documents any more. The
 hash covers the chunking settings and the embedding model too, since either changes the
-chunks. An ingest that fails into a knowledge base it was creating leaves none behind.
+chunks. An ingest that fails into a knowledge base it was creating leaves none behind: on an
+error it is dropped, and one killed outright leaves a table marked partial that no listing
+shows and the next ingest into that name replaces.
 
 Budgets hold before the work: a document over `max_document_chars` is skipped with its reason,
 and an ingest that would embed more than `max_ingest_chunks` chunks is refused before
@@ -133,6 +135,8 @@ def ingest(specs: Iterable[str], kb: str, store: Store, embedder: Embedder, sett
                 found[item.source].append(item)
         plan.append(found or {_spec_source(spec): []})
 
+    if store.kb_partial(kb):
+        store.delete_kb(kb)  # the leftover of an ingest that was killed while creating it: start again
     created = not store.has_kb(kb)
     try:
         _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report)
@@ -142,6 +146,8 @@ def ingest(specs: Iterable[str], kb: str, store: Store, embedder: Embedder, sett
         raise
     if not store.has_kb(kb):
         store.kb_table(kb, embedder.dim)  # nothing new to write still leaves the (empty) knowledge base
+    elif created:
+        store.finish_kb(kb)  # listed from now on; a kill before this leaves nothing anyone sees
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -214,7 +220,7 @@ def _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report)
         table = _embed([c for cs in new + changed for c in cs], embedder)
         n_new = sum(len(cs) for cs in new)
         if n_new:
-            store.write_chunks(kb, table.slice(0, n_new), embedder.dim)
+            store.write_chunks(kb, table.slice(0, n_new), embedder.dim, partial=True)  # if it creates the kb
         for cs in changed:
             if cs:
                 pending_docs.setdefault(cs[0].source, []).append(cs[0].document)

@@ -217,3 +217,38 @@ def test_a_cached_sdist_is_checked_against_its_sha256_each_time_it_is_reused(tmp
     assert [d.name for d in pypi.documents("pypi:flask-widget==1.2.0", tmp_path, fake)] == first
     assert len(fake.calls) == calls + 2  # downloaded and checked again
     assert [d.name for d in pypi.documents("pypi:flask-widget==1.2.0", tmp_path, offline)] == first
+
+
+def test_an_ingest_killed_while_creating_a_knowledge_base_leaves_none_anyone_sees(tmp_path, settings, store, embedder,
+                                                                                  docs):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from core.config import PROJECT_ROOT
+
+    big = tmp_path / "big"
+    big.mkdir()
+    for d in range(30):  # about 1,500 chunks: the first batch is written long before the last is embedded
+        paragraphs = [f"Paragraph {p} of guide {d} says something particular about topic {p * d}. " * 12
+                      for p in range(50)]
+        (big / f"guide{d}.md").write_text(f"# Guide {d}\n\n" + "\n\n".join(paragraphs))
+    proc = subprocess.Popen([sys.executable, "-m", "core", "ingest", str(big), "--kb", "fresh"], cwd=PROJECT_ROOT,
+                            env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    table = settings.home / "lancedb" / "kb_fresh.lance"
+    try:
+        deadline = time.time() + 300
+        while not (table / "_versions").is_dir() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the ingest finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert store.has_kb("fresh") and store.kb_partial("fresh")  # the half-built table is there...
+    assert "fresh" not in store.kb_names()  # ...but nothing lists it
+
+    report = ingest([str(docs)], "fresh", store, embedder, settings)  # the next ingest starts it again
+    assert "fresh" in store.kb_names() and not store.kb_partial("fresh")
+    assert {s["source"] for s in store.kb_sources("fresh")} == {str(docs.resolve())}
+    assert report.documents == 3
