@@ -40,7 +40,8 @@ def read(spec: str) -> Iterator[Document | Skipped]:
 
 
 def _read(path: Path) -> bytes:
-    with path.open("rb") as f:
+    """A resolved path's bytes; O_NOFOLLOW refuses a link swapped in since it was resolved."""
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
         return read_capped(f)
 
 
