@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-from core.config import DATA_DIR, ModelConfig
+from core.config import DATA_DIR, ModelConfig, redact_url
 from core.errors import RagEvalError
 from core.judges import faithfulness_judge
 from core.llm import label as model_label
@@ -101,7 +101,7 @@ def judge_identity(cfg: ModelConfig, strictness: int, prompts: str = "ragas", fa
         ident["model"] = gguf.name
         ident["sha256"] = gguf_digest(str(gguf)) if gguf.is_file() else None
     else:
-        ident["model"], ident["base_url"] = cfg.model, cfg.base_url.rstrip("/")
+        ident["model"], ident["base_url"] = cfg.model, redact_url(cfg.base_url.rstrip("/"))  # stored: no key
     return ident
 
 

@@ -5,12 +5,24 @@ saves choices to `<RAGEVAL_HOME>/settings.json` (the same `RAGEVAL_*` names); th
 environment wins over that file. API keys are never fields here: a backend reads them
 from the environment (or Streamlit secrets, which the pages copy into the environment)
 when it connects, so they cannot leak into the database, logs or exports.
+
+Some settings belong to the operator and are read from the environment only, never from
+the saved file the Settings page writes: the API-key variables a model may name
+(`RAGEVAL_API_KEY_ENVS`, plus the keys of `.streamlit/secrets.toml`) and the server folders
+the Knowledge base page may ingest (`RAGEVAL_INGEST_ROOTS`).
+
+A credential written into an endpoint URL (`https://user:KEY@host/v1`, `?api-key=KEY`) is
+redacted (`redact_url`) wherever the URL is stored, labelled, logged, shown or exported; the
+real URL lives only in these settings, and `live_model` puts it back at call time.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import re
+import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +31,37 @@ from core.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / "data"
 PREFIX = "RAGEVAL_"
+SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+# read from the environment only: the browser must not widen what the operator allows
+OPERATOR_ONLY = {PREFIX + "HOME", PREFIX + "API_KEY_ENVS", PREFIX + "INGEST_ROOTS"}
+REDACTED = "***"
+_SECRET_PARAM = re.compile(r"key|token|secret|passw|pwd|sig|auth|credential", re.IGNORECASE)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its credentials replaced by ***: user info (`user:KEY@`) and the values of
+    query parameters named like a key, token, secret, password or signature. Anything else,
+    and a string that is not a URL, is returned as it is."""
+    if not url or ("@" not in url and "?" not in url and "#" not in url):
+        return url
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return REDACTED  # unparseable: show nothing of it rather than a key
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    secret = [k for k, _ in pairs if _SECRET_PARAM.search(k)]
+    if "@" not in parts.netloc and not secret and not parts.fragment:
+        return url
+    netloc = f"{REDACTED}@{host}" if "@" in parts.netloc else host
+    query = urllib.parse.urlencode([(k, REDACTED if k in secret else v) for k, v in pairs], safe="*")
+    fragment = REDACTED if parts.fragment else ""
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def has_credentials(url: str) -> bool:
+    return redact_url(url) != url
 
 
 @dataclass(frozen=True)
@@ -68,6 +111,11 @@ class Settings:
     faithfulness_judge: str = "auto"  # "likelihood", "ragas", or "auto": likelihood for an embedded judge
     threads: int = 2
     storage_uri: str = ""  # "" = <home>/lancedb; or an object-storage URI such as s3://bucket/path
+    # operator-only (environment): API-key variables a model may name; server folders the pages may ingest
+    api_key_envs: tuple[str, ...] = ("OPENAI_API_KEY",)
+    ingest_roots: tuple[Path, ...] = ()
+    max_document_chars: int = 2_000_000  # a document over this is skipped with its reason
+    max_ingest_chunks: int = 200_000  # an ingest making more chunks is refused before embedding
 
     @property
     def db_uri(self) -> str:
@@ -106,6 +154,57 @@ def _number(env, name, default, kind):
         raise ConfigError(f"setting {name}={raw!r} is not a valid {kind.__name__}") from None
 
 
+def declared_key_envs(env) -> tuple[str, ...]:
+    """The API-key variables the operator allows: RAGEVAL_API_KEY_ENVS (comma-separated,
+    default OPENAI_API_KEY) and the upper-case keys of .streamlit/secrets.toml (names only)."""
+    raw = env.get(PREFIX + "API_KEY_ENVS")
+    names = [n.strip() for n in (raw if raw is not None else "OPENAI_API_KEY").split(",") if n.strip()]
+    bad = [n for n in names if not _ENV_NAME.match(n)]
+    if bad:
+        raise ConfigError(f"setting {PREFIX}API_KEY_ENVS: {bad[0]!r} is not an environment variable name")
+    return tuple(dict.fromkeys(names + secret_names()))
+
+
+def secret_names(path: Path = SECRETS_FILE) -> list[str]:
+    """The names (never the values) of the keys in the secrets file, as the pages copy them."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+    return [k for k, v in data.items() if isinstance(v, str) and k.isupper() and _ENV_NAME.match(k)]
+
+
+def ingest_roots(env) -> tuple[Path, ...]:
+    """RAGEVAL_INGEST_ROOTS: the server folders the pages may ingest from (os.pathsep- or
+    comma-separated), resolved; none by default."""
+    raw = env.get(PREFIX + "INGEST_ROOTS") or ""
+    return tuple(Path(p.strip()).expanduser().resolve() for p in re.split(f"[,{re.escape(os.pathsep)}]", raw)
+                 if p.strip())
+
+
+def live_model(stored: ModelConfig, settings: Settings) -> ModelConfig:
+    """A model config read back from the store, with the real endpoint URL: a stored URL whose
+    credentials were redacted gets the current settings' URL that redacts to the same text.
+    The store never holds the key, so the HTTP client takes it from the live settings."""
+    check_key_env(stored, settings.api_key_envs, "the stored model's api_key_env")
+    if not has_redactions(stored.base_url):
+        return stored
+    for live in (settings.answer_model.base_url, settings.judge_model.base_url):
+        if live and redact_url(live) == stored.base_url:
+            return dataclasses.replace(stored, base_url=live)
+    raise ConfigError(f"endpoint {stored.base_url} had credentials in its URL, which are never stored; set "
+                      f"{PREFIX}ANSWER_BASE_URL or {PREFIX}JUDGE_BASE_URL to the full URL again to use it")
+
+
+def has_redactions(url: str) -> bool:
+    return REDACTED in url
+
+
+def stored_model(cfg: ModelConfig) -> dict:
+    """A model config as runs store it: every field, the endpoint URL without its credentials."""
+    return {**dataclasses.asdict(cfg), "base_url": redact_url(cfg.base_url)}
+
+
 def home_from(env=None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get(PREFIX + "HOME") or Settings().home).expanduser()
@@ -124,13 +223,18 @@ def saved_values(home: Path) -> dict[str, str]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: not readable settings ({e}); fix or delete the file") from None
-    return {k: str(v) for k, v in data.items() if k.startswith(PREFIX) and k != PREFIX + "HOME"}
+    return {k: str(v) for k, v in data.items() if k.startswith(PREFIX) and k not in OPERATOR_ONLY}
 
 
 def save_values(home: Path, values: dict[str, str]) -> None:
     """Validate and save Settings-page choices; nothing is written if they are invalid."""
-    values = {k: str(v) for k, v in values.items() if k.startswith(PREFIX) and k != PREFIX + "HOME"}
-    load_settings({**values, PREFIX + "HOME": str(home)}, use_file=False)  # raises ConfigError
+    values = {k: str(v) for k, v in values.items() if k.startswith(PREFIX) and k not in OPERATOR_ONLY}
+    for k, v in values.items():
+        if k.endswith("_BASE_URL") and has_credentials(v):
+            raise ConfigError(f"setting {k}: a URL with a key in it is not saved to {settings_file(home)}; "
+                              f"set {k} in the environment, or put the key in a variable of {PREFIX}API_KEY_ENVS")
+    operator = {k: v for k, v in os.environ.items() if k in OPERATOR_ONLY}
+    load_settings({**operator, **values, PREFIX + "HOME": str(home)}, use_file=False)  # raises ConfigError
     home.mkdir(parents=True, exist_ok=True)
     tmp = settings_file(home).with_suffix(".tmp")
     tmp.write_text(json.dumps(values, indent=2, sort_keys=True), encoding="utf-8")
@@ -143,7 +247,7 @@ def load_settings(env: dict | None = None, use_file: bool = True, **overrides) -
     env = dict(os.environ if env is None else env)
     home = home_from(env)
     if use_file:
-        env = {**saved_values(home), **env}
+        env = {**saved_values(home), **env}  # saved values hold no operator-only setting
     d = Settings()
     s = Settings(
         home=home,
@@ -159,6 +263,10 @@ def load_settings(env: dict | None = None, use_file: bool = True, **overrides) -
         faithfulness_judge=env.get(PREFIX + "FAITHFULNESS_JUDGE", d.faithfulness_judge),
         threads=_number(env, PREFIX + "THREADS", d.threads, int),
         storage_uri=env.get(PREFIX + "STORAGE_URI", d.storage_uri),
+        api_key_envs=declared_key_envs(env),
+        ingest_roots=ingest_roots(env),
+        max_document_chars=_number(env, PREFIX + "MAX_DOCUMENT_CHARS", d.max_document_chars, int),
+        max_ingest_chunks=_number(env, PREFIX + "MAX_INGEST_CHUNKS", d.max_ingest_chunks, int),
     )
     s = dataclasses.replace(s, **overrides)
     _validate(s)
@@ -180,3 +288,17 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"setting {PREFIX}FAITHFULNESS_JUDGE={s.faithfulness_judge!r}: use auto, likelihood or ragas")
     if not 1 <= s.relevancy_strictness <= 5:
         raise ConfigError(f"setting {PREFIX}RELEVANCY_STRICTNESS={s.relevancy_strictness}: use 1 to 5")
+    for role, cfg in (("ANSWER", s.answer_model), ("JUDGE", s.judge_model)):
+        check_key_env(cfg, s.api_key_envs, f"{PREFIX}{role}_API_KEY_ENV")
+    if s.max_document_chars < 1 or s.max_ingest_chunks < 1:
+        raise ConfigError(f"settings {PREFIX}MAX_DOCUMENT_CHARS={s.max_document_chars} / {PREFIX}MAX_INGEST_CHUNKS="
+                          f"{s.max_ingest_chunks}: use 1 or more")
+
+
+def check_key_env(cfg: ModelConfig, declared: tuple[str, ...], setting: str) -> None:
+    """A model may read only an API-key variable the operator declared, so nobody who can edit the
+    settings can make an endpoint receive another variable's value (a cloud credential, say)."""
+    if cfg.api_key_env not in declared:
+        raise ConfigError(f"setting {setting}={cfg.api_key_env!r} is not a declared API-key variable "
+                          f"(declared: {', '.join(declared) or 'none'}); the operator declares them in "
+                          f"{PREFIX}API_KEY_ENVS (comma-separated) or as keys of .streamlit/secrets.toml")

@@ -5,7 +5,14 @@ first and then swapped in, old chunks for new, in one commit, so a failure at an
 leaves every document either wholly old or wholly new; one that has left its source is
 deleted, and so are all the chunks of a source that yields no documents any more. The
 hash covers the chunking settings and the embedding model too, since either changes the
-chunks. An ingest that fails into a knowledge base it was creating leaves none behind.
+chunks. An ingest that fails into a knowledge base it was creating leaves none behind: on an
+error it is dropped, and one killed outright leaves a table marked partial that no listing
+shows and the next ingest into that name replaces.
+
+Budgets hold before the work: a document over `max_document_chars` is skipped with its reason,
+and an ingest that would embed more than `max_ingest_chunks` chunks is refused before
+anything is embedded or written. A chunk is bounded in characters as well as tokens, so a
+line with no spaces (one unknown token to the encoder) cannot become one enormous chunk.
 """
 from __future__ import annotations
 
@@ -18,14 +25,17 @@ from pathlib import Path
 import pyarrow as pa
 
 from core import sources
-from core.config import Settings
+from core.config import PREFIX, Settings
 from core.embeddings import Embedder
+from core.errors import SourceError
 from core.models import Chunk, Document, Skipped, VectorIndex
 from core.store import Store, check_encoder, chunk_schema, now
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 
 _SENTENCE_END = {".", "!", "?", ":", ";"}
+MAX_HEADING_CHARS = 300
+MAX_TOKEN_CHARS = 16  # a longer token span (an unknown "word" of thousands of characters) counts as several
 
 
 @dataclass
@@ -50,7 +60,7 @@ def chunk_document(doc: Document, embedder: Embedder, max_tokens: int, overlap: 
     digest = document_hash(doc, embedder, max_tokens, overlap)
     chunks: list[Chunk] = []
     for section in doc.sections:
-        heading = " > ".join(section.path)
+        heading = " > ".join(section.path)[:MAX_HEADING_CHARS]
         prefix = f"{heading}\n\n" if heading else ""
         budget = max(16, max_tokens - embedder.count_tokens(prefix))
         for piece in split_tokens(section.text, embedder.tokenizer, budget, overlap):
@@ -60,10 +70,10 @@ def chunk_document(doc: Document, embedder: Embedder, max_tokens: int, overlap: 
 
 def split_tokens(text: str, tokenizer, budget: int, overlap: int) -> list[str]:
     """Windows of `text` of at most `budget` tokens, overlapping by about `overlap` tokens."""
-    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                        verbose=False)["offset_mapping"]
+    offsets = _bounded(tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                                 verbose=False)["offset_mapping"])
     n = len(offsets)
-    if n <= budget:
+    if n <= budget and len(text) <= budget * MAX_TOKEN_CHARS:
         return [text.strip()] if text.strip() else []
     # token indices where a cut reads well: after a line break or a sentence end
     good = set()
@@ -72,10 +82,14 @@ def split_tokens(text: str, tokenizer, budget: int, overlap: int) -> list[str]:
         if "\n" in gap or (gap and text[offsets[i - 1][0]:offsets[i - 1][1]] in _SENTENCE_END):
             good.add(i)
     pieces, start = [], 0
-    while start < n:
-        end = min(start + budget, n)
+    while start < n:  # a window of `budget` bounded tokens spans at most budget x MAX_TOKEN_CHARS characters
+        end = start + 1
+        limit = offsets[start][0] + budget * MAX_TOKEN_CHARS  # and white space between tokens counts too
+        while end < n and end - start < budget and offsets[end][1] <= limit:
+            end += 1
+        end = min(end, n)
         if end < n:
-            cut = next((i for i in range(end, start + budget // 2, -1) if i in good), None)
+            cut = next((i for i in range(end, start + (end - start) // 2, -1) if i in good), None)
             end = cut or end
         pieces.append(text[offsets[start][0]:offsets[end - 1][1]].strip())
         if end >= n:
@@ -84,6 +98,15 @@ def split_tokens(text: str, tokenizer, budget: int, overlap: int) -> list[str]:
         # start the overlap at a good break too, so a chunk does not open mid-word
         start = next((i for i in range(nxt, end) if i in good), nxt)
     return [p for p in pieces if p]
+
+
+def _bounded(offsets) -> list[tuple[int, int]]:
+    """Token spans with any span longer than MAX_TOKEN_CHARS split into pieces of that length."""
+    out = []
+    for a, b in offsets:
+        out += [(i, min(i + MAX_TOKEN_CHARS, b)) for i in range(a, b, MAX_TOKEN_CHARS)] if b - a > MAX_TOKEN_CHARS \
+            else [(a, b)]
+    return out
 
 
 def document_hash(doc: Document, embedder: Embedder, max_tokens: int, overlap: int) -> str:
@@ -105,12 +128,15 @@ def ingest(specs: Iterable[str], kb: str, store: Store, embedder: Embedder, sett
         found: dict[str, list[Document]] = {}
         for item in sources.read(spec):
             found.setdefault(item.source, [])
+            item = within_budget(item, settings.max_document_chars)
             if isinstance(item, Skipped):
                 report.skipped.append(item)
             else:
                 found[item.source].append(item)
         plan.append(found or {_spec_source(spec): []})
 
+    if store.kb_partial(kb):
+        store.delete_kb(kb)  # the leftover of an ingest that was killed while creating it: start again
     created = not store.has_kb(kb)
     if not created:
         check_encoder(store, kb, store.kb_table(kb), embedder.identity)
@@ -122,10 +148,31 @@ def ingest(specs: Iterable[str], kb: str, store: Store, embedder: Embedder, sett
         raise
     if not store.has_kb(kb):
         store.kb_table(kb, embedder.dim)  # nothing new to write still leaves the (empty) knowledge base
+    elif created:
+        store.finish_kb(kb)  # listed from now on; a kill before this leaves nothing anyone sees
     if store.kb_encoder(kb) is None:
         store.set_kb_encoder(kb, embedder.identity)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def within_budget(item: Document | Skipped, max_chars: int) -> Document | Skipped:
+    """The document, or Skipped with the reason when it is over the per-document budget."""
+    if isinstance(item, Document):
+        n = sum(len(s.text) for s in item.sections)
+        if n > max_chars:
+            return Skipped(item.source, item.name, f"{n:,} characters, more than {PREFIX}MAX_DOCUMENT_CHARS="
+                                                   f"{max_chars:,}; raise it to ingest this document")
+    return item
+
+
+def check_chunk_budget(todo, max_chunks: int) -> None:
+    """Refuse, before anything is embedded, an ingest that would embed more chunks than allowed."""
+    total = sum(len(c) for c, _ in todo)
+    if total > max_chunks:
+        raise SourceError(f"this ingest would embed {total:,} chunks of {len(todo):,} documents, more than "
+                          f"{PREFIX}MAX_INGEST_CHUNKS={max_chunks:,}; raise it, or ingest fewer sources at once. "
+                          "Nothing was ingested")
 
 
 def _spec_source(spec: str) -> str:
@@ -157,6 +204,7 @@ def _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report)
             if known and not docs:
                 report.removed_sources.append(source)
 
+    check_chunk_budget(todo, settings.max_ingest_chunks)
     total = sum(len(c) for c, _ in todo)
     progress(0, total, "embedding")
     # Swapping changed documents in (merge_insert) scans the whole table, ~1.3 ms per 1,000
@@ -176,7 +224,7 @@ def _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report)
         table = _embed([c for cs in new + changed for c in cs], embedder)
         n_new = sum(len(cs) for cs in new)
         if n_new:
-            store.write_chunks(kb, table.slice(0, n_new), embedder.dim)
+            store.write_chunks(kb, table.slice(0, n_new), embedder.dim, partial=True)  # if it creates the kb
         for cs in changed:
             if cs:
                 pending_docs.setdefault(cs[0].source, []).append(cs[0].document)

@@ -11,12 +11,12 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from core import answer as answering
 from core import jobs, retrieval
-from core.config import PROJECT_ROOT, ModelConfig, Settings
+from core.config import PROJECT_ROOT, ModelConfig, Settings, live_model, stored_model
 from core.embeddings import Embedder
 from core.errors import RagEvalError
 from core.evaluate import JudgeCache, Scorer
@@ -71,7 +71,7 @@ def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, 
         answer_model="imported" if imported else label(settings.answer_model),
         judge_model=label(settings.judge_model), top_k=top_k, search_mode=search_mode, limit=limit,
         imported=imported,
-        config={"answer_model": asdict(settings.answer_model), "judge_model": asdict(settings.judge_model),
+        config={"answer_model": stored_model(settings.answer_model), "judge_model": stored_model(settings.judge_model),
                 "relevancy_strictness": settings.relevancy_strictness,
                 "faithfulness_judge": faithfulness_judge(settings.faithfulness_judge, settings.judge_model),
                 "embedding_model": settings.embedding_model, "kb_version": kb_version,
@@ -155,8 +155,11 @@ class Executor:
         self.store, self.settings, self.embedder = store, settings, embedder
         self.run = store.run(run_id)
         cfg = self.run.config
-        self.answer_cfg = ModelConfig(**cfg["answer_model"]) if cfg.get("answer_model") else settings.answer_model
-        self.judge_cfg = ModelConfig(**cfg["judge_model"]) if cfg.get("judge_model") else settings.judge_model
+        # the stored URLs carry no credentials: the live settings give the real ones back
+        self.answer_cfg = live_model(ModelConfig(**cfg["answer_model"]), settings) if cfg.get("answer_model") \
+            else settings.answer_model
+        self.judge_cfg = live_model(ModelConfig(**cfg["judge_model"]), settings) if cfg.get("judge_model") \
+            else settings.judge_model
         self.answer_llm = answer_llm
         self.judge_llm = judge_llm
         self._progress = progress or (lambda done, total, what: None)

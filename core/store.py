@@ -43,6 +43,10 @@ KB_PREFIX = "kb_"
 # knowledge base comes with the parameters chosen for its own index.
 ANN_KEY = "rageval:vector_index"
 ENCODER_KEY = "rageval:encoder"  # the encoder that embedded the knowledge base (Embedder.identity)
+# A knowledge base an ingest is still creating carries this mark (on its id column) from its
+# first write until the ingest finishes: a killed ingest (kill -9, power loss) leaves a table
+# no listing shows, and the next ingest into that name starts it again.
+PARTIAL_KEY = "rageval:ingesting"
 INDEX_MIN_ROWS = 50_000  # below this exact search takes a few ms at most, and is exact
 RECALL_TARGET = 0.95
 ROWS_PER_PARTITION = 4_000  # 250 IVF partitions at 1M rows, each its own HNSW graph
@@ -114,9 +118,9 @@ def quote(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def chunk_schema(dim: int) -> pa.Schema:
+def chunk_schema(dim: int, partial: bool = False) -> pa.Schema:
     return pa.schema([
-        ("id", pa.string()), ("source", pa.string()), ("document", pa.string()), ("section", pa.string()),
+        pa.field("id", pa.string(), metadata={PARTIAL_KEY: now()} if partial else None), ("source", pa.string()), ("document", pa.string()), ("section", pa.string()),
         ("chunk_index", pa.int32()), ("text", pa.string()), ("content_hash", pa.string()),
         ("ingested_at", pa.string()), ("vector", pa.list_(pa.float32(), dim)),
     ])
@@ -280,7 +284,21 @@ class Store:
 
     # -- knowledge bases -----------------------------------------------------------------
     def kb_names(self) -> list[str]:
-        return sorted(n[len(KB_PREFIX):] for n in self._names() if n.startswith(KB_PREFIX))
+        """The knowledge bases, without any an unfinished ingest is still creating (or left behind)."""
+        names = sorted(n[len(KB_PREFIX):] for n in self._names() if n.startswith(KB_PREFIX))
+        return [n for n in names if not self.kb_partial(n)]
+
+    def kb_partial(self, kb: str) -> bool:
+        """Whether an ingest is creating this knowledge base and has not finished (or was killed)."""
+        try:
+            meta = self.db.open_table(KB_PREFIX + check_name("knowledge base", kb)).schema.field("id").metadata
+        except (FileNotFoundError, ValueError):
+            return False
+        return PARTIAL_KEY.encode() in (meta or {})
+
+    def finish_kb(self, kb: str) -> None:
+        """The ingest creating this knowledge base has finished: it is listed from now on."""
+        self.kb_table(kb).update_field_metadata({"path": "id", "metadata": {PARTIAL_KEY: None}})
 
     def kb_table(self, kb: str, dim: int | None = None):
         """The chunk table of a knowledge base; created when `dim` is given, else it must exist."""
@@ -305,14 +323,15 @@ class Store:
             .limit(None).to_arrow()
         return dict(zip(rows["document"].to_pylist(), rows["content_hash"].to_pylist()))
 
-    def write_chunks(self, kb: str, data, dim: int) -> None:
+    def write_chunks(self, kb: str, data, dim: int, partial: bool = False) -> None:
         """Append chunk rows (a list of dicts, an Arrow table or an iterable of record batches)
-        of documents the knowledge base does not hold yet; creates the knowledge base."""
+        of documents the knowledge base does not hold yet; creates the knowledge base, with
+        `partial` marked as still being created until `finish_kb`."""
         data = _chunk_data(data, dim)
         if self.has_kb(kb):
             self.kb_table(kb).add(data)
         else:  # created by its first write: a failed first ingest leaves no empty knowledge base
-            self.db.create_table(KB_PREFIX + kb, data=data, schema=chunk_schema(dim), exist_ok=True)
+            self.db.create_table(KB_PREFIX + kb, data=data, schema=chunk_schema(dim, partial), exist_ok=True)
 
     def replace_documents(self, kb: str, documents: dict[str, list[str]], rows, dim: int) -> None:
         """In one commit, the chunks of `documents` ({source: [document, ...]}) become `rows`:

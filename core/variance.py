@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from core.config import ModelConfig, Settings
+from core.config import ModelConfig, Settings, live_model
 from core.embeddings import Embedder
 from core.errors import ConfigError
 from core.evaluate import Scorer
@@ -35,7 +35,8 @@ def rejudge(store: Store, settings: Settings, embedder: Embedder, run_id: str, *
     run = store.run(run_id)
     if metrics and not set(metrics) <= set(run.metrics):
         raise ConfigError(f"run {run_id} was scored on {', '.join(run.metrics)} only")
-    base = ModelConfig(**run.config["judge_model"]) if run.config.get("judge_model") else settings.judge_model
+    base = (live_model(ModelConfig(**run.config["judge_model"]), settings) if run.config.get("judge_model")
+            else settings.judge_model)
     cfg = replace(base, temperature=temperature)
     judge_llm = judge_llm or get_llm(base, settings.threads)
     scorer = Scorer(judge_llm, cfg, embedder, cache=None,

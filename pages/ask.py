@@ -31,7 +31,7 @@ if asked:
 result = st.session_state.get("ask_result")
 if result is not None:
     if any(result.scores.values()):
-        judged_by = next(iter(next(iter(result.scores.values())).values())).judge
+        judged_by = next(s.judge for by_metric in result.scores.values() for s in by_metric.values())
         ui.demo_judge_note(judged_by, "likelihood" if " likelihood:" in judged_by else "ragas")
     cols = st.columns(len(result.answers))
     for col, (mode, a) in zip(cols, result.answers.items()):
@@ -39,7 +39,7 @@ if result is not None:
             st.markdown(f"#### {MODE_LABELS[mode]}")
             with st.container(border=True):
                 if a.error:
-                    st.error(a.error)
+                    st.error(ui.md(a.error))
                 st.text(a.text)
             st.caption(f"{a.latency_s:.1f} s · {a.completion_tokens} tokens · {ui.md(a.model)}")
             for metric, s in result.scores[mode].items():

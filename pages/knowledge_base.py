@@ -7,6 +7,7 @@ import streamlit as st
 from core.ingest import ingest
 from core.retrieval import SEARCH_MODES, search
 from core.sources import DEMO_KB, demo_specs
+from core.sources.folder import check_allowed
 from core.store import check_name
 from pages import ui
 
@@ -37,8 +38,11 @@ st.subheader("Add sources")
 with st.form("kb_add", clear_on_submit=True):
     files = st.file_uploader("Files or .zip archives", type=UPLOAD_TYPES, accept_multiple_files=True,
                              help="Markdown, reStructuredText, text, HTML, PDF, or zip archives of them")
-    folder = st.text_input("…or a folder on the server", placeholder="/path/to/docs",
-                           help="Read recursively; hidden files are ignored")
+    roots = settings.ingest_roots
+    folder = st.text_input("…or a folder on the server", placeholder=str(roots[0]) if roots else "/path/to/docs",
+                           help="Read recursively; hidden files, and links leading out of the folder, are ignored. "
+                                + (f"Allowed: inside {', '.join(str(r) for r in roots)}" if roots else
+                                   "Off until the operator sets RAGEVAL_INGEST_ROOTS to the folders that may be read"))
     go = st.form_submit_button("Ingest", type="primary", icon=":material/upload:")
 
 with st.expander("Python package documentation", icon=":material/package_2:"):
@@ -80,7 +84,7 @@ if go:
                 path.write_bytes(f.getvalue())
                 specs.append(str(path))
         if folder.strip():
-            specs.append(folder.strip())
+            specs.append(str(check_allowed(folder, settings.ingest_roots)))  # only where the operator allows
         if not specs:
             st.warning("Choose files or name a folder to ingest.")
         else:

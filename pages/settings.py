@@ -1,12 +1,11 @@
 """Settings: models and endpoints, judge check, embedding model, chunking, retrieval, storage."""
-import dataclasses
 import json
 import os
 
 import streamlit as st
 
 from core.calibration import check_configured_judge
-from core.config import PREFIX, ModelConfig, load_settings, save_values, saved_values
+from core.config import PREFIX, ModelConfig, load_settings, redact_url, save_values, saved_values, stored_model
 from core.llm import get_llm
 from pages import ui
 
@@ -32,8 +31,11 @@ def field(name: str, label: str, current, kind="text", **kw):
         value = st.number_input(label, value=current, disabled=locked, help=help_text, key=key,
                                 **{k: v for k, v in kw.items() if k in ("min_value", "max_value", "step")})
     else:
-        value = st.text_input(label, value=str(current), disabled=locked, help=help_text, key=key,
+        # a URL is shown without the credentials it may hold; left as shown, it keeps them
+        shown = redact_url(str(current))
+        value = st.text_input(label, value=shown, disabled=locked, help=help_text, key=key,
                               placeholder=kw.get("placeholder", ""))
+        value = current if value == shown else value
     if not locked:
         values[env_name] = str(value)
 
@@ -49,7 +51,9 @@ def model_section(role: str, cfg: ModelConfig):
         field(f"{role}_BASE_URL", "Endpoint base URL (OpenAI-compatible)", cfg.base_url,
               placeholder="http://127.0.0.1:8080/v1")
     with c2:
-        field(f"{role}_API_KEY_ENV", "Name of the environment variable holding the API key", cfg.api_key_env)
+        # only the variables the operator declared: the browser must not pick any variable's value to send
+        field(f"{role}_API_KEY_ENV", "Environment variable holding the API key", cfg.api_key_env, "select",
+              options=list(settings.api_key_envs))
         field(f"{role}_TEMPERATURE", "Temperature", float(cfg.temperature), "number", min_value=0.0,
               max_value=2.0, step=0.1)
         field(f"{role}_MAX_TOKENS", "Max tokens", int(cfg.max_tokens), "number", min_value=16, max_value=8192)
@@ -58,7 +62,8 @@ def model_section(role: str, cfg: ModelConfig):
             c = get_llm(cfg, settings.threads).complete([{"role": "user", "content": "Reply with: OK"}],
                                                         max_tokens=8)
             st.success(f"{ui.md(c.model)} answered in {c.latency_s:.2f} s: {ui.md(repr(c.text.strip()[:80]))}")
-    st.caption("The test uses the saved settings; save first after a change.")
+    st.caption("The test uses the saved settings; save first after a change. API-key variables offered are "
+               f"those the operator declared in `{PREFIX}API_KEY_ENVS` or `.streamlit/secrets.toml`.")
 
 
 model_section("ANSWER", settings.answer_model)
@@ -75,7 +80,7 @@ st.subheader("Check the judge")
 st.caption("Scores the calibration set (answers of known quality, written by us) with the saved judge and "
            "counts how often it ranks the better answer first. A metric is trusted only at 80% or more. "
            "The result is stored for this judge and shown beside its scores until the judge changes.")
-judge_json = json.dumps(dataclasses.asdict(settings.judge_model))
+judge_json = json.dumps(stored_model(settings.judge_model))  # a cache key: no credentials in it
 ui.draw_calibration(ui.judge_trust(judge_json, settings.relevancy_strictness, faithfulness or "ragas"))
 c1, c2 = st.columns([1, 2])
 with c1:

@@ -218,7 +218,7 @@ def faithfulness_judge_or_none(settings) -> str | None:
     try:
         return faithfulness_judge(settings.faithfulness_judge, settings.judge_model)
     except ConfigError as e:
-        st.error(str(e))
+        st.error(md(e))
         return None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from core.config import ModelConfig
+from core.config import ModelConfig, redact_url
 from core.llm.base import LLM, Messages
 from core.llm.embedded import EmbeddedLLM
 from core.llm.openai_compat import OpenAICompatLLM
@@ -23,9 +23,10 @@ def get_llm(cfg: ModelConfig, threads: int = 2) -> LLM:
 
 
 def label(cfg: ModelConfig) -> str:
-    """A short human name for a configuration, without loading anything."""
+    """A short human name for a configuration, without loading anything (and without any
+    credential the endpoint URL holds: labels are stored, shown and exported)."""
     if cfg.backend == "openai":
-        return f"openai:{cfg.model}@{cfg.base_url.rstrip('/')}"
+        return f"openai:{cfg.model}@{redact_url(cfg.base_url.rstrip('/'))}"
     from pathlib import Path
 
     from core.llm.embedded import default_gguf

@@ -1,7 +1,9 @@
 """Any OpenAI-compatible chat endpoint: OpenAI, vLLM, Ollama, LM Studio, llama.cpp's server.
 
 The API key is read from the environment variable the settings name, at connect time,
-and is never stored or echoed.
+and is never stored or echoed. The client calls the real base URL; everything this module
+says about the endpoint (its id, which labels answers and keys the judge cache, and every
+error message) names it by `redact_url`, so a key written into the URL goes nowhere else.
 
 Every failure is converted here, at the boundary, into a ModelError a user can read:
 a TransientModelError when it may pass (unreachable, timeout, 429, 5xx, reset connection,
@@ -16,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import json
 import os
+import re
 import time
 from datetime import datetime, timezone
 
@@ -23,6 +26,7 @@ from pydantic import BaseModel
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from tenacity.wait import wait_base
 
+from core.config import redact_url
 from core.errors import ModelError, TransientModelError
 from core.llm.base import LLM, Messages
 from core.models import Completion
@@ -40,11 +44,12 @@ class OpenAICompatLLM(LLM):
         import openai
 
         super().__init__()
-        self.model, self.base_url, self.api_key_env = model, base_url.rstrip("/"), api_key_env
+        self.model, self.api_key_env = model, api_key_env
+        self.base_url = redact_url(base_url.rstrip("/"))  # what messages and ids say
         self.timeout_s = timeout_s
         self.id = f"openai:{model}@{self.base_url}"
         key = os.environ.get(api_key_env) or "no-key"  # local servers accept any key
-        self._client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=timeout_s, max_retries=0)
+        self._client = openai.OpenAI(base_url=base_url.rstrip("/"), api_key=key, timeout=timeout_s, max_retries=0)
         self._retrying = Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, TransientModelError) and e.backoff),
             stop=stop_after_attempt(retries + 1),
@@ -95,7 +100,7 @@ class OpenAICompatLLM(LLM):
         return self._read(r)
 
     def _status_error(self, e) -> ModelError:
-        status, detail = e.status_code, _short(_text_of(e))
+        status, detail = e.status_code, _short(_scrub(_text_of(e)))
         if status == 429:
             after = _retry_after(e.response.headers)
             return TransientModelError(f"{self.base_url} is limiting requests (429 Too Many Requests) for model "
@@ -112,7 +117,7 @@ class OpenAICompatLLM(LLM):
         return ModelError(f"{self.base_url} refused the request ({status}) for model {self.model}: {detail}")
 
     def _connection_error(self, e) -> str:
-        cause = str(e.__cause__ or "").strip()
+        cause = _scrub(str(e.__cause__ or "").strip())
         if any(w in cause.lower() for w in ("disconnected", "reset", "closed")):
             return f"{self.base_url} closed the connection without answering (model {self.model})"
         return f"cannot reach {self.base_url}: {cause or 'the connection failed'}"
@@ -191,6 +196,14 @@ def _text_of(e) -> str:
     if text.lstrip()[:200].lower().startswith(("<!doctype", "<html")):
         return "an HTML error page"
     return text or str(e.message)
+
+
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+
+
+def _scrub(text: str) -> str:
+    """A lower layer's or server's text with any URL in it redacted (a server may echo the request)."""
+    return _URL.sub(lambda m: redact_url(m.group(0)), text)
 
 
 def _short(text: str, limit: int = 300) -> str:

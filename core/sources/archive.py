@@ -1,5 +1,7 @@
 """A .zip archive, read in memory; an entry that would escape the extraction root
-refuses the whole archive, since such an archive is hostile or broken."""
+refuses the whole archive, since such an archive is hostile or broken. Members are
+streamed under a size and compression-ratio cap (`files.read_capped`); a damaged or
+oversized member is skipped with its reason and the rest is read."""
 from __future__ import annotations
 
 import zipfile
@@ -8,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 from core.errors import SourceError
 from core.models import Document, Skipped
-from core.sources.files import member
+from core.sources.files import member, read_capped
 
 MAX_MEMBERS = 20_000
 MAX_TOTAL_BYTES = 500_000_000
@@ -38,9 +40,20 @@ def read(spec: str) -> Iterator[Document | Skipped]:
         for info in infos:
             if any(part.startswith(".") or part == "__MACOSX" for part in PurePosixPath(info.filename).parts):
                 continue
-            item = member(source, info.filename, lambda info=info: zf.read(info))
+            item = member(source, info.filename, lambda info=info: read_member(zf, info))
             if item is not None:
                 yield item
+
+
+def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """One member's bytes, streamed: size and compression ratio are checked as it inflates,
+    whatever its header claims. A damaged member raises BadZipFile (a CRC that does not match)."""
+    try:
+        f = zf.open(info)
+    except (RuntimeError, NotImplementedError) as e:  # zipfile's words for encrypted / unknown method
+        raise ValueError(f"not readable: {e}") from None
+    with f:
+        return read_capped(f, compressed=info.compress_size)
 
 
 def check(spec: str, entries: list[tuple[str, int]]) -> None:

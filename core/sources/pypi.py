@@ -1,7 +1,8 @@
 """A Python package's documentation from its PyPI source distribution: `pypi:NAME[==VERSION]`.
 
 The sdist is found through the PyPI JSON API, checked against its published sha256 and
-cached under `<RAGEVAL_HOME>/cache/pypi/<name>/<version>/`, so rebuilding a pinned package
+cached under `<RAGEVAL_HOME>/cache/pypi/<name>/<version>/` with that sha256 beside it (checked
+again each time the copy is reused; a copy that fails is removed), so rebuilding a pinned package
 needs no network (an unpinned one falls back to the newest cached copy when PyPI is out of
 reach). From the archive we read, in memory and never extracting: the README / long
 description in PKG-INFO, the docs tree (.rst, .md, .txt) and the docstrings of modules,
@@ -35,7 +36,7 @@ from core.config import load_settings
 from core.errors import SourceError
 from core.models import Document, Section, Skipped
 from core.sources import archive, docstrings
-from core.sources.files import document
+from core.sources.files import MAX_BYTES, UNREADABLE, document, read_capped, reason
 from core.sources.text import decode, to_sections
 
 PREFIX = "pypi:"
@@ -108,8 +109,8 @@ def locate(spec: str, name: str, version: str | None, cache: Path, get) -> Sdist
     except (OSError, ValueError) as e:
         if not version and (hit := _cached(cache / canon)):
             return hit  # offline: the newest copy we have
-        raise SourceError(f"{spec}: PyPI could not be reached ({e}) and no copy is cached "
-                          f"under {cache / canon}") from None
+        raise SourceError(f"{spec}: PyPI could not be reached ({e}) and no copy is cached (with a sha256 "
+                          f"that checks out) under {cache / canon}") from None
     try:
         if version:
             files, version = _release(meta, version, spec, name)
@@ -144,8 +145,30 @@ def locate(spec: str, name: str, version: str | None, cache: Path, get) -> Sdist
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
     tmp.write_bytes(data)
+    _digest_file(target).write_text(expected or hashlib.sha256(data).hexdigest(), encoding="ascii")
     tmp.replace(target)  # a half-written file never looks cached
     return Sdist(canon, version, target)
+
+
+def _digest_file(path: Path) -> Path:
+    """Where the sha256 of a cached sdist is kept, as checked when it was downloaded."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _verified(path: Path) -> bool:
+    """Whether a cached sdist still has the sha256 it was downloaded with. A copy that does not
+    (changed on disk) is removed; one without a record is not used. Either is downloaded and
+    checked again."""
+    record = _digest_file(path)
+    try:
+        wanted = record.read_text(encoding="ascii").strip()
+        ok = hashlib.sha256(path.read_bytes()).hexdigest() == wanted
+    except OSError:
+        return False
+    if not ok:
+        path.unlink(missing_ok=True)
+        record.unlink(missing_ok=True)
+    return ok
 
 
 def _release(meta: dict, version: str, spec: str, name: str) -> tuple[list[dict], str]:
@@ -170,7 +193,7 @@ def _cached(folder: Path, version: str | None = None) -> Sdist | None:
         return None
     found = []
     for d in folder.iterdir():
-        files = [f for f in d.iterdir() if not f.name.endswith(".part")] if d.is_dir() else []
+        files = [f for f in d.iterdir() if not f.name.endswith((".part", ".sha256"))] if d.is_dir() else []
         if files:
             try:
                 found.append((Version(d.name), d.name, files[0]))
@@ -182,10 +205,10 @@ def _cached(folder: Path, version: str | None = None) -> Sdist | None:
         except InvalidVersion:
             return None
         found = [f for f in found if f[0] == wanted]
-    if not found:
-        return None
-    _, v, path = max(found)
-    return Sdist(folder.name, v, path)
+    for _, v, path in sorted(found, reverse=True):
+        if _verified(path):
+            return Sdist(folder.name, v, path)
+    return None
 
 
 def members(path: Path, spec: str) -> list[tuple[str, Callable[[], bytes]]]:
@@ -195,7 +218,7 @@ def members(path: Path, spec: str) -> list[tuple[str, Callable[[], bytes]]]:
         zf = zipfile.ZipFile(path)
         infos = [i for i in zf.infolist() if not i.is_dir()]
         archive.check(spec, [(i.filename, i.file_size) for i in infos])
-        return [(i.filename, lambda i=i: zf.read(i)) for i in infos]
+        return [(i.filename, lambda i=i: archive.read_member(zf, i)) for i in infos]
     try:
         tf = tarfile.open(path, "r:*")
     except (tarfile.TarError, OSError) as e:
@@ -211,7 +234,14 @@ def members(path: Path, spec: str) -> list[tuple[str, Callable[[], bytes]]]:
                               "the archive was refused and nothing of it was ingested")
         entries.append(m)
     archive.check(spec, [(m.name, m.size) for m in entries])
-    return [(m.name, lambda m=m: tf.extractfile(m).read()) for m in entries]
+    return [(m.name, lambda m=m: _tar_member(tf, m)) for m in entries]
+
+
+def _tar_member(tf: tarfile.TarFile, m: tarfile.TarInfo) -> bytes:
+    """A tar member's bytes, refused by its header's size before anything is inflated."""
+    if m.size > MAX_BYTES:
+        raise ValueError(f"larger than {MAX_BYTES // 1_000_000} MB uncompressed; not read")
+    return read_capped(tf.extractfile(m))
 
 
 def read_sdist(path: Path, source: str, label: str, spec: str | None = None) -> Iterator[Document | Skipped]:
@@ -231,7 +261,11 @@ def _documents(entries, source: str, label: str) -> Iterator[Document | Skipped]
     display = label
     readme_done = False
     if "PKG-INFO" in files:
-        doc, display = _pkg_info(source, label, files["PKG-INFO"]())
+        try:
+            doc, display = _pkg_info(source, label, files["PKG-INFO"]())
+        except UNREADABLE as e:
+            doc = None
+            yield Skipped(source, f"{label}/PKG-INFO", reason(e))
         if doc is not None:
             readme_done = True
             yield doc
@@ -252,8 +286,8 @@ def _documents(entries, source: str, label: str) -> Iterator[Document | Skipped]
             yield Skipped(source, name, f"does not parse as Python {sys.version_info.major}."
                                         f"{sys.version_info.minor} (line {e.lineno}): {e.msg}")
             continue
-        except (ValueError, OSError, tarfile.TarError, zipfile.BadZipFile) as e:
-            yield Skipped(source, name, str(e))
+        except UNREADABLE as e:  # a damaged member, nesting that overflows the parser, memory
+            yield Skipped(source, name, reason(e))
             continue
         if doc is not None:
             yield doc

@@ -14,6 +14,7 @@ from pathlib import Path
 from core.errors import SourceError
 from core.models import Document, Skipped
 from core.sources import docstrings
+from core.sources.files import UNREADABLE, reason
 from core.sources.text import decode
 
 PREFIX = "stdlib:"
@@ -68,8 +69,8 @@ def _documents(source: str, module: str, files) -> Iterator[Document | Skipped]:
         name = f"{version}/{dotted.replace('.', '/')}{'/__init__' if path.name == '__init__.py' else ''}.py"
         try:
             secs = docstrings.sections(decode(path.read_bytes(), path.name), dotted)
-        except (SyntaxError, ValueError, OSError) as e:
-            yield Skipped(source, name, str(e))
+        except UNREADABLE as e:
+            yield Skipped(source, name, reason(e))
             continue
         if secs:
             yield Document(source, name, secs)

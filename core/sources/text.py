@@ -3,6 +3,7 @@ clean sections: headings become section paths, markup noise goes, code is kept."
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from core.models import Section
 
@@ -25,16 +26,53 @@ _RST_KEEP_DIRECTIVES = {"code-block", "code", "sourcecode", "note", "warning", "
                         "versionadded", "versionchanged", "deprecated", "admonition", "seealso"}
 
 
+MIN_TEXT_SHARE = 0.9  # letters and marks, digits, punctuation, spaces and ASCII symbols (= + < |): prose
+# and code in any script are far above it; random bytes decoded as cp1252 are near 0.8
+MAX_CONTROL_SHARE = 0.01  # control, unassigned and private-use characters, and U+FFFD
+_SAMPLES, _SAMPLE_CHARS = 8, 4096
+
+
 def decode(data: bytes, name: str) -> str:
-    """Bytes to text; refuses binary data with a reason the caller can show."""
+    """Bytes to text; refuses binary data, and text that decodes to mostly non-text (random
+    bytes that happen to be valid cp1252), with a reason the caller can show."""
     if b"\x00" in data[:8192]:
         raise ValueError("binary file (NUL bytes), not text")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
-            return data.decode(encoding)
+            text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
+        check_text(text)
+        return text
     raise ValueError("not valid UTF-8 or cp1252 text")
+
+
+def check_text(text: str) -> None:
+    """ValueError when evenly spaced samples of `text` are mostly not text."""
+    if len(text) <= _SAMPLES * _SAMPLE_CHARS:
+        sample = text
+    else:
+        step = len(text) // _SAMPLES
+        sample = "".join(text[i * step:i * step + _SAMPLE_CHARS] for i in range(_SAMPLES))
+    if not sample.strip():
+        return
+    kinds = [_kind(c) for c in sample]
+    texty = sum(k in "LMNPZ" for k in kinds) / len(kinds)
+    control = kinds.count("C") / len(kinds)
+    if control > MAX_CONTROL_SHARE or texty < MIN_TEXT_SHARE:
+        raise ValueError(f"does not look like text ({texty:.0%} letters, digits, punctuation and spaces, at least "
+                         f"{MIN_TEXT_SHARE:.0%} wanted; "
+                         f"{control:.0%} control or unassigned characters); not read")
+
+
+def _kind(c: str) -> str:
+    """A character's Unicode category letter, with white space as Z, ASCII symbols as P, U+FFFD as C."""
+    if c in "\t\n\r\f\v":
+        return "Z"
+    if c == "\ufffd":
+        return "C"
+    kind = unicodedata.category(c)[0]
+    return "P" if kind == "S" and c < "\x80" else kind
 
 
 def to_sections(text: str, fmt: str, title: str = "") -> tuple[Section, ...]:
