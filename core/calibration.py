@@ -161,8 +161,17 @@ def check_judge(store, make_scorer: Callable[[], object], cfg: ModelConfig, *, s
         found = latest_check(store, judge_identity(cfg, strictness, faithfulness=faithfulness))
         if found is not None and found.items >= min(limit or total, total):
             return found, True
-    check = run_check(make_scorer(), cfg, strictness=strictness, limit=limit, progress=progress, items=items)
-    store.add_judge_check(check)
+    from core import jobs
+
+    identity = judge_identity(cfg, strictness, faithfulness=faithfulness)
+    # one check of a judge at a time: a second would only repeat the first's model calls
+    with jobs.start(store, "judge_check", identity_key(identity), ("judge", "check")) as claim:
+        def followed(done: int, total: int, what: str) -> None:
+            claim.progress(done, total)
+            (progress or (lambda *_: None))(done, total, what)
+        check = run_check(make_scorer(), cfg, strictness=strictness, limit=limit, progress=followed, items=items)
+        store.add_judge_check(check)
+        claim.finish("done")
     return check, False
 
 

@@ -71,10 +71,12 @@ def _claim(store, kind: str, target: str, command: tuple[str, ...]):
     return jobs.start(store, kind, target, command)
 
 
-def _embedder(settings):
+def _embedder(settings, run=None):
+    """The settings' encoder, or the one `run` was made with (its pinned setting)."""
     from core.embeddings import get_embedder
 
-    return get_embedder(settings.embedding_model)
+    return get_embedder(run.config.get("embedding_model", settings.embedding_model) if run else
+                        settings.embedding_model)
 
 
 def cmd_ingest(args) -> int:
@@ -207,7 +209,7 @@ def _execute(settings, store, run_id: str, rescore: bool = False) -> int:
     bar = _progress_bar(f"run {run_id}")
     claim = _claim(store, "run", run_id, ("rescore" if rescore else "resume", run_id))
     try:
-        outcome = Executor(store, settings, _embedder(settings), run_id, progress=bar,
+        outcome = Executor(store, settings, _embedder(settings, store.run(run_id)), run_id, progress=bar,
                            claim=claim).execute(rescore=rescore)
     finally:
         bar.close()
@@ -331,7 +333,7 @@ def cmd_rejudge(args) -> int:
             def progress(done, total, what):
                 claim.progress(done, total)
                 bar(done, total, what)
-            n = rejudge(store, settings, _embedder(settings), args.run_id, repeats=args.repeats,
+            n = rejudge(store, settings, _embedder(settings, store.run(args.run_id)), args.run_id, repeats=args.repeats,
                         temperature=args.temperature, metrics=args.metrics, progress=progress,
                         cancelled=claim.cancelled)
             claim.finish("cancelled" if claim.cancelled() else "done")

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from core import sources
+from core import jobs, sources
 from core.config import PREFIX, Settings
 from core.embeddings import Embedder
 from core.errors import SourceError
 from core.models import Chunk, Document, Skipped, VectorIndex
-from core.store import Store, check_encoder, chunk_schema, now
+from core.store import Store, check_encoder, check_name, chunk_schema, now
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 
@@ -118,10 +118,23 @@ def document_hash(doc: Document, embedder: Embedder, max_tokens: int, overlap: i
 
 def ingest(specs: Iterable[str], kb: str, store: Store, embedder: Embedder, settings: Settings,
            progress: Progress | None = None, batch_chunks: int = 256) -> IngestReport:
-    """Ingest every source spec into knowledge base `kb`; see the module docstring."""
+    """Ingest every source spec into knowledge base `kb`; see the module docstring. Runs as
+    the job `ingest:<kb>`: a second ingest into the same knowledge base meanwhile is refused."""
+    specs = list(specs)
+    progress = progress or (lambda done, total, what: None)
+    with jobs.start(store, "ingest", check_name("knowledge base", kb), ("ingest", *specs, "--kb", kb)) as claim:
+        def followed(done: int, total: int, what: str) -> None:
+            claim.progress(done, total)
+            progress(done, total, what)
+        report = _ingest_all(specs, kb, store, embedder, settings, followed, batch_chunks)
+        claim.finish("done")
+    return report
+
+
+def _ingest_all(specs: list[str], kb: str, store: Store, embedder: Embedder, settings: Settings,
+                progress: Progress, batch_chunks: int) -> IngestReport:
     t0 = time.perf_counter()
     report = IngestReport(kb)
-    progress = progress or (lambda done, total, what: None)
     plan: list[dict[str, list[Document]]] = []  # per spec: {source: its documents}
     for spec in specs:  # read everything first: a bad spec stops before anything is written
         progress(0, 0, f"reading {spec}")

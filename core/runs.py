@@ -129,6 +129,19 @@ def estimate(settings: Settings, questions: int, modes, metrics) -> Estimate:
     return Estimate(questions, answers, answers * per_answer, judge)
 
 
+def setup_differences(a: Run, b: Run) -> list[tuple[str, str, str]]:
+    """What differs between two runs' setups: (what, in a, in b)."""
+    judge = {r.id: r.config.get("faithfulness_judge", "ragas") for r in (a, b)}
+    pairs = [("answer model", a.answer_model, b.answer_model), ("judge model", a.judge_model, b.judge_model),
+             ("faithfulness judge", judge[a.id], judge[b.id]), ("knowledge base", a.kb, b.kb),
+             ("top-k", a.top_k, b.top_k), ("search", a.search_mode, b.search_mode),
+             ("question set", f"{a.question_set} v{a.question_set_version}",
+              f"{b.question_set} v{b.question_set_version}")]
+    if a.kb == b.kb:  # the same knowledge base, perhaps as it was at another time
+        pairs.append(("knowledge-base version", a.config.get("kb_version", "?"), b.config.get("kb_version", "?")))
+    return [(what, str(x), str(y)) for what, x, y in pairs if x != y]
+
+
 def run_questions(store: Store, run: Run) -> list[Question]:
     qs = store.question_set(run.question_set, run.question_set_version).questions
     return list(qs[: run.limit] if run.limit else qs)

@@ -225,18 +225,32 @@ def by_category(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag") 
     return pd.DataFrame([{**r, **asdict(c), "p_holm": p} for r, c, p in zip(rows, comps, adjusted)])
 
 
+def _matched(df: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """One mode's rows keyed by the question's text (case and spacing ignored): how two runs'
+    questions are matched."""
+    g = df[df["mode"] == mode].assign(key=lambda x: x["question"].str.split().str.join(" ").str.lower())
+    return g.drop_duplicates(["key", "metric"])
+
+
 def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, mode: str, metrics) -> tuple[dict[str, Comparison], int]:
     """One mode of run b against the same mode of run a, on the questions both runs asked
     (matched by their text); also returns how many questions they share."""
-    def side(df):
-        g = df[df["mode"] == mode].assign(key=lambda x: x["question"].str.split().str.join(" ").str.lower())
-        return g.drop_duplicates(["key", "metric"])
-    a, b = side(df_a), side(df_b)
+    a, b = _matched(df_a, mode), _matched(df_b, mode)
     shared = sorted(set(a["key"]) & set(b["key"]))
     metrics = list(metrics)
     jobs = [(a[a.metric == m].set_index("key")["value"].reindex(shared),
              b[b.metric == m].set_index("key")["value"].reindex(shared), m) for m in metrics]
     return with_holm(dict(zip(metrics, compare_many(jobs)))), len(shared)
+
+
+def paired_questions(df_a: pd.DataFrame, df_b: pd.DataFrame, mode: str, metric: str) -> pd.DataFrame:
+    """Per question both runs asked: its text, run A's and run B's score and the change."""
+    a, b = (_matched(df, mode) for df in (df_a, df_b))
+    a, b = (d[d["metric"] == metric].set_index("key") for d in (a, b))
+    table = a[["question", "value"]].rename(columns={"value": "run A"}).join(
+        b[["value"]].rename(columns={"value": "run B"}), how="inner")
+    table["change"] = table["run B"] - table["run A"]
+    return table.reset_index(drop=True)
 
 
 def headline(c: Comparison, subject: str = "RAG", against: str = "") -> str:

@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts, stats
+from core.runs import setup_differences, status
 from core.models import METRIC_LABELS, MODE_LABELS
 from pages import ui
 
@@ -13,13 +14,14 @@ if not runs:
     st.page_link("pages/run.py", label="Go to Run", icon=":material/play_arrow:")
     st.stop()
 
+now = {r.id: status(ui.store(), r) for r in runs}  # 'interrupted' when no live worker executes it any more
 st.dataframe(pd.DataFrame([{
-    "run": r.id, "created": r.created_at, "status": r.status + (" (imported)" if r.imported else ""),
+    "run": r.id, "created": r.created_at, "status": now[r.id] + (" (imported)" if r.imported else ""),
     "question set": f"{r.question_set} v{r.question_set_version}", "knowledge base": r.kb,
     "answer model": r.answer_model, "judge model": r.judge_model, "top-k": r.top_k, "search": r.search_mode,
     "modes": ", ".join(MODE_LABELS[m] for m in r.modes)} for r in runs]), hide_index=True, width="stretch")
 
-resumable = [r.id for r in runs if r.status in ("incomplete", "cancelled", "failed")]
+resumable = [r.id for r in runs if now[r.id] in ("incomplete", "cancelled", "failed", "interrupted")]
 if resumable:
     with st.popover("Resume a run", icon=":material/replay:"):
         pick = st.selectbox("Run", resumable, key="runs_resume_pick")
@@ -75,11 +77,7 @@ if a_id == b_id:
     st.info("Pick two different runs.")
     st.stop()
 
-differs = [(label, x, y) for label, x, y in (
-    ("answer model", a.answer_model, b.answer_model), ("judge model", a.judge_model, b.judge_model),
-    ("knowledge base", a.kb, b.kb), ("top-k", a.top_k, b.top_k), ("search", a.search_mode, b.search_mode),
-    ("question set", f"{a.question_set} v{a.question_set_version}", f"{b.question_set} v{b.question_set_version}"))
-    if x != y]
+differs = setup_differences(a, b)
 st.caption("What differs: " + ("; ".join(f"{label} {ui.md(x)} → {ui.md(y)}" for label, x, y in differs)
                                if differs else "nothing in the setup (a repeat of the same run)"))
 if a.judge_model != b.judge_model:
@@ -105,15 +103,7 @@ st.plotly_chart(charts.differences(comps, title=f"run B − run A, {MODE_LABELS[
 metric = st.radio("Per question", metrics, format_func=METRIC_LABELS.get, horizontal=True, key="runs_metric")
 
 
-def side(df: pd.DataFrame) -> pd.Series:
-    g = df[(df["mode"] == mode) & (df["metric"] == metric)]
-    return g.assign(key=g["question"].str.split().str.join(" ").str.lower()).drop_duplicates("key").set_index("key")
-
-
-sa, sb = side(res_a.frame), side(res_b.frame)
-table = sa[["question", "value"]].rename(columns={"value": "run A"}).join(sb[["value"]].rename(
-    columns={"value": "run B"}), how="inner")
-table["change"] = table["run B"] - table["run A"]
+table = stats.paired_questions(res_a.frame, res_b.frame, mode, metric)
 ui.paged_dataframe(table.sort_values("change", na_position="first"), "runs_table_page", hide_index=True,
                    width="stretch", column_config={
     "run A": st.column_config.NumberColumn(format="%.2f"), "run B": st.column_config.NumberColumn(format="%.2f"),

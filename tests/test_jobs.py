@@ -227,3 +227,12 @@ def test_saves_of_one_question_set_at_once_get_distinct_versions(store):
     assert sorted(int(o) for o, _ in outs) == [1, 2, 3, 4]
     assert sorted(v["version"] for v in store.question_set_versions("shared")) == [1, 2, 3, 4]
     assert all(len(store.question_set("shared", v).questions) == 1 for v in (1, 2, 3, 4))
+
+
+def test_a_second_ingest_into_a_knowledge_base_meanwhile_is_refused(settings, store, embedder, docs):
+    with jobs.start(store, "ingest", "fresh", ("ingest",)):  # another process is ingesting into it
+        with pytest.raises(jobs.JobBusy, match="ingest fresh is running"):
+            ingest([str(docs)], "fresh", store, embedder, settings)
+        assert not store.has_kb("fresh")
+    report = ingest([str(docs)], "fresh", store, embedder, settings)  # once it is done, ingesting works
+    assert report.chunks_embedded > 0 and store.job("ingest:fresh").status == "done"
