@@ -56,7 +56,8 @@ def main() -> None:
     from core.embeddings import get_embedder
     from core.ingest import ingest
     from core.models import Question
-    from core.runs import Executor, create_run
+    from core.runs import create_run
+    from core.executor import Executor
     from core.workspace import open_workspace
 
     settings = load_settings()

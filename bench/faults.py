@@ -58,7 +58,8 @@ def main() -> None:
     from core.embeddings import get_embedder
     from core.ingest import ingest
     from core.models import Question
-    from core.runs import Executor, create_run
+    from core.runs import create_run
+    from core.executor import Executor
     from core.workspace import open_workspace
     from tests.conftest import write_docs
     from tests.fault_server import FAULTS, FaultServer

@@ -204,7 +204,7 @@ def _execute(settings, store, run_id: str, rescore: bool = False) -> int:
     """Execute a run; exit 0 only when it is done (every item answered and scored, or failed for
     good), 3 when it is incomplete (retryable failures left), cancelled or failed."""
     from core.results import counts_line
-    from core.runs import Executor
+    from core.executor import Executor
 
     bar = _progress_bar(f"run {run_id}")
     claim = _claim(store, "run", run_id, ("rescore" if rescore else "resume", run_id))

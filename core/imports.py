@@ -13,7 +13,8 @@ from core.config import Settings
 from core.errors import QuestionFileError, RagEvalError
 from core.models import METRICS, MODES, Answer, Passage, Run
 from core.questions import ParsedFile
-from core.runs import check_choices, create_run, missing_answer
+from core.runs import check_choices, create_run
+from core.executor import missing_answer
 from core.store import Store, check_name
 
 

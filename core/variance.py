@@ -15,7 +15,7 @@ from core.embeddings import Embedder
 from core.errors import ConfigError
 from core.evaluate import Scorer
 from core.llm import LLM, get_llm
-from core.runs import evidence
+from core.executor import evidence
 from core.store import Store
 
 DEFAULT_REPEATS = 3

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from core.models import METRIC_LABELS, MODE_LABELS
-from core.runs import ask
+from core.playground import ask
 from pages import ui
 
 st.title("Ask")

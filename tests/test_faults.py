@@ -19,7 +19,8 @@ from core.ingest import ingest
 from core.llm import get_llm
 from core.llm.fake import FakeLLM
 from core.models import Answer, Passage, Question
-from core.runs import Executor, create_run, summary
+from core.runs import create_run, summary
+from core.executor import Executor
 from core.store import Store
 from core.workspace import open_workspace
 from tests.conftest import write_docs

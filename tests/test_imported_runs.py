@@ -11,7 +11,8 @@ from core.imports import import_run
 from core.ingest import ingest
 from core.llm.fake import FakeLLM
 from core.questions import default_questions, parse_bytes
-from core.runs import Executor, create_run, summary
+from core.runs import create_run, summary
+from core.executor import Executor
 
 
 def judge_reply(messages, schema):

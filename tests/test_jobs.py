@@ -18,7 +18,8 @@ from core.errors import ConfigError, NotFoundError
 from core.ingest import ingest
 from core.llm.fake import FakeLLM
 from core.models import Question
-from core.runs import Executor, cancel, create_run, delete, launch, status
+from core.runs import cancel, create_run, delete, launch, status
+from core.executor import Executor
 from core.workspace import open_workspace
 from tests.conftest import write_docs
 from tests.fault_server import FaultServer

@@ -131,7 +131,7 @@ def test_model_and_endpoint_text_on_the_ask_page_cannot_fetch_anything(settings,
 
     from core.ingest import ingest
     from core.models import Answer, Passage, Score
-    from core.runs import Asked
+    from core.playground import Asked
 
     ingest([str(docs)], "kb", store, embedder, settings)
     pixel = "![p](http://tracker.example/p.png)"

@@ -8,7 +8,8 @@ from core.config import PROJECT_ROOT
 from core.ingest import ingest
 from core.llm.fake import FakeLLM
 from core.models import Question
-from core.runs import Executor, create_run
+from core.runs import create_run
+from core.executor import Executor
 
 PAGES = ["app.py", "pages/home.py", "pages/knowledge_base.py", "pages/question_sets.py", "pages/run.py",
          "pages/ask.py", "pages/results.py", "pages/runs.py", "pages/report.py", "pages/settings.py"]

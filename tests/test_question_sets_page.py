@@ -3,7 +3,7 @@ from core.imports import import_run
 from core.ingest import ingest
 from core.llm.fake import FakeLLM
 from core.questions import parse_bytes
-from core.runs import Executor
+from core.executor import Executor
 from pages.ui import md
 from tests.test_pages import app, fresh_caches, judge_reply, render  # noqa: F401 (fixture)
 from tests.test_imported_runs import ANSWERS_CSV, no_answers
@@ -55,7 +55,7 @@ def test_an_uploaded_file_with_answers_imports_as_a_run(settings, store, embedde
 
     ingest([str(docs)], "docs", store, embedder, settings)
     started = []
-    monkeypatch.setattr(core.runs, "start_detached", lambda s, run_id: started.append(run_id) or 0)
+    monkeypatch.setattr(core.runs, "launch", lambda settings, store, run_id: started.append(run_id))
     at = render("pages/question_sets.py")
     at.file_uploader(key="qs_upload").upload("my answers.csv", ANSWERS_CSV, "text/csv").run()
     assert md("my answers.csv") + ": 2 questions, 2 with answers already" in [s.value for s in at.success]
@@ -75,7 +75,7 @@ def test_home_scores_the_seed_evaluation_in_one_click(settings, store, embedder,
 
     ingest([str(docs)], "docs", store, embedder, settings)
     started = []
-    monkeypatch.setattr(core.runs, "start_detached", lambda s, run_id: started.append(run_id) or 0)
+    monkeypatch.setattr(core.runs, "launch", lambda settings, store, run_id: started.append(run_id))
     at = render("app.py")
     labels = at.selectbox(key="home_seed_kb").options
     assert labels[0].startswith("demo — build it now") and "docs" in labels  # the demo is offered, not built yet

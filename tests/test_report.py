@@ -13,7 +13,8 @@ from core.cli import main
 from core.ingest import ingest
 from core.llm.fake import FakeLLM
 from core.models import Question
-from core.runs import Executor, create_run
+from core.runs import create_run
+from core.executor import Executor
 from core.variance import rejudge
 
 QUESTIONS = ["How long does the remember cookie last?", "How do I connect to SQLite?",

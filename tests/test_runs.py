@@ -7,7 +7,8 @@ import pytest
 from core.ingest import ingest
 from core.llm.fake import FakeLLM
 from core.models import Question
-from core.runs import Executor, cancel, create_run, summary
+from core.runs import cancel, create_run, summary
+from core.executor import Executor
 
 QUESTIONS = [Question(f"q{i}", f"Question number {i} about Flask-Login remember me?") for i in range(1, 5)]
 
