@@ -24,9 +24,10 @@ from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 
-from core.config import DATA_DIR, ModelConfig, redact_url
+from core.config import DATA_DIR, ModelConfig
 from core.errors import RagEvalError
 from core.judges import faithfulness_judge
+from core.llm import identity as model_identity
 from core.llm import label as model_label
 from core.models import METRIC_LABELS, Answer, JudgeCheck, Passage, Run
 
@@ -94,15 +95,7 @@ def judge_identity(cfg: ModelConfig, strictness: int, prompts: str = "ragas", fa
         from core.judges.likelihood import rule_version
 
         ident["faithfulness_judge"] = f"likelihood:v{rule_version()}"
-    if cfg.backend == "embedded":
-        from core.llm.embedded import default_gguf, gguf_digest
-
-        gguf = Path(cfg.model or default_gguf())
-        ident["model"] = gguf.name
-        ident["sha256"] = gguf_digest(str(gguf)) if gguf.is_file() else None
-    else:
-        ident["model"], ident["base_url"] = cfg.model, redact_url(cfg.base_url.rstrip("/"))  # stored: no key
-    return ident
+    return {**ident, **model_identity(cfg)}
 
 
 def identity_key(identity: dict) -> str:

@@ -1,17 +1,18 @@
-"""Model backends behind one interface (`LLM.complete`). A backend is one module and one
-entry in BACKENDS; the embedded model and an endpoint differ only in configuration."""
+"""Model backends behind one interface (`LLM.complete`). A backend is one module (its class
+names, labels and identifies its configurations) and one entry in BACKENDS; the embedded
+model and an endpoint differ only in configuration."""
 from __future__ import annotations
 
 from functools import lru_cache
 
-from core.config import ModelConfig, redact_url
+from core.config import ModelConfig
 from core.llm.base import LLM, Messages
 from core.llm.embedded import EmbeddedLLM
 from core.llm.openai_compat import OpenAICompatLLM
 
 BACKENDS = {"embedded": EmbeddedLLM, "openai": OpenAICompatLLM}
 
-__all__ = ["LLM", "Messages", "BACKENDS", "get_llm", "label"]
+__all__ = ["LLM", "Messages", "BACKENDS", "get_llm", "identity", "label"]
 
 
 @lru_cache(maxsize=16)
@@ -25,10 +26,10 @@ def get_llm(cfg: ModelConfig, threads: int = 2) -> LLM:
 def label(cfg: ModelConfig) -> str:
     """A short human name for a configuration, without loading anything (and without any
     credential the endpoint URL holds: labels are stored, shown and exported)."""
-    if cfg.backend == "openai":
-        return f"openai:{cfg.model}@{redact_url(cfg.base_url.rstrip('/'))}"
-    from pathlib import Path
+    return BACKENDS[cfg.backend].label(cfg)
 
-    from core.llm.embedded import default_gguf
 
-    return f"embedded:{Path(cfg.model or default_gguf()).name}"
+def identity(cfg: ModelConfig) -> dict:
+    """The backend and what tells its model apart (a GGUF's content hash, an endpoint's model
+    and URL without credentials)."""
+    return {"backend": cfg.backend, **BACKENDS[cfg.backend].identity(cfg)}

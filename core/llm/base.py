@@ -17,6 +17,18 @@ class LLM(ABC):
 
     id: str = ""
 
+    @staticmethod
+    def label(cfg) -> str:
+        """A short human name for a configuration of this backend, loading nothing and
+        holding no credential (labels are stored, shown and exported)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def identity(cfg) -> dict:
+        """What makes this backend's model under `cfg` a different judge from another: keys
+        judge checks and caches."""
+        raise NotImplementedError
+
     def __init__(self):
         self.calls = 0
         self._count_lock = threading.Lock()

@@ -70,6 +70,16 @@ def _load(path: str, n_ctx: int, threads: int, slot: int = 0):
 class EmbeddedLLM(LLM):
     """A GGUF model run by llama-cpp-python in this process."""
 
+    @staticmethod
+    def label(cfg) -> str:
+        return f"embedded:{Path(cfg.model or default_gguf()).name}"
+
+    @staticmethod
+    def identity(cfg) -> dict:
+        # the file's content, not its name, says which model this is (two `model.gguf` differ)
+        gguf = Path(cfg.model or default_gguf())
+        return {"model": gguf.name, "sha256": gguf_digest(str(gguf)) if gguf.is_file() else None}
+
     def __init__(self, model: str = "", n_ctx: int = 4096, threads: int = 2, **_):
         super().__init__()
         self.path = model or default_gguf()

@@ -38,6 +38,14 @@ REFUSED_STATUS = {401, 403, 404}  # retrying at once cannot help; a resume after
 class OpenAICompatLLM(LLM):
     """A model behind an OpenAI-compatible /chat/completions endpoint."""
 
+    @staticmethod
+    def label(cfg) -> str:
+        return f"openai:{cfg.model}@{redact_url(cfg.base_url.rstrip('/'))}"
+
+    @staticmethod
+    def identity(cfg) -> dict:
+        return {"model": cfg.model, "base_url": redact_url(cfg.base_url.rstrip("/"))}  # stored: no key
+
     def __init__(self, model: str, base_url: str, api_key_env: str = "OPENAI_API_KEY",
                  timeout_s: float = 120.0, retries: int = 3, backoff_s: float = 1.0, backoff_max_s: float = 30.0,
                  **_):
