@@ -277,13 +277,7 @@ def cmd_show(args) -> int:
     res = load(store, args.run_id)
     if args.json:
         raw = RawJSON()  # passages and the judge's details go out as they are stored
-        s = document(store, res, raw)
-        # RAG minus LLM only, per metric, over the questions scored in both modes
-        s["comparison"] = {m: f["comparison"] for m, f in res.findings.items()}
-        s["findings"] = {m: {k: f[k] for k in ("sentence", "judge_noise", "noise_sentence")}
-                         for m, f in res.findings.items()}
-        s["calibration"] = res.trust  # how the run's judge did on the calibration set, per metric
-        print(raw.dumps(s))
+        print(raw.dumps(document(store, res, raw)))
         return 0
     r = res.run_json()
     print(f"run {r['id']} [{r['status']}] kb={r['kb']} questions={r['question_set']} v{r['question_set_version']} "

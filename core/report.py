@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -16,7 +15,7 @@ from plotly.offline import get_plotlyjs
 from core import charts, stats
 from core.export import csv_bytes
 from core.models import METRIC_LABELS, MODE_LABELS
-from core.results import RunResults, items_frame
+from core.results import RawJSON, RunResults, document, items_frame
 from core.results import items as read_items
 from core.store import Store
 
@@ -37,7 +36,11 @@ METHOD = {
 
 
 def export_bytes(store: Store, res: RunResults, fmt: str) -> bytes:
-    """The run's per-item results as CSV, Parquet or JSON (the JSON also carries the findings)."""
+    """The run's per-item results as CSV or Parquet (one row per question and mode), or the
+    run's JSON document, the same `show --json` prints."""
+    if fmt == "json":
+        raw = RawJSON()
+        return raw.dumps(document(store, res, raw)).encode("utf-8")
     df = items_frame(store, res)
     if fmt == "csv":
         return csv_bytes(df)
@@ -45,9 +48,6 @@ def export_bytes(store: Store, res: RunResults, fmt: str) -> bytes:
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         return buf.getvalue()
-    if fmt == "json":
-        doc = {"run": res.run_json(), "findings": res.findings, "calibration": res.trust, "items": json.loads(df.to_json(orient="records"))}
-        return json.dumps(doc, indent=2).encode("utf-8")
     raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS[1:])}")
 
 

@@ -249,14 +249,23 @@ def item(store: Store, res: RunResults, question_id: str) -> dict:
 def summary_json(store: Store, run_id: str) -> dict:
     """The run with every item's answers and scores, per mode and metric the mean over scored
     items with the scored / unscored / missing counts, and its progress."""
-    return document(store, load(store, run_id, findings=False))
+    return document(store, load(store, run_id, findings=False), findings=False)
 
 
-def document(store: Store, res: RunResults, raw: RawJSON | None = None) -> dict:
-    """`summary_json` of results already read: the shape `show --json` prints."""
-    return {"run_id": res.run.id, "run": res.run_json(), "modes": res.modes_json(),
-            "items": items(store, res.run, res.questions, raw=raw), "progress": {"done": res.done, "total": res.total},
-            "counts": res.counts}
+def document(store: Store, res: RunResults, raw: RawJSON | None = None, findings: bool = True) -> dict:
+    """`summary_json` of results already read; with `findings` (read with them), also the comparison,
+    the findings in words and the judge's calibration: the one shape `show --json` prints and
+    the JSON export writes (README, "The JSON of a run")."""
+    doc = {"run_id": res.run.id, "run": res.run_json(), "modes": res.modes_json(),
+           "items": items(store, res.run, res.questions, raw=raw), "progress": {"done": res.done, "total": res.total},
+           "counts": res.counts}
+    if findings:
+        # RAG minus LLM only, per metric, over the questions scored in both modes
+        doc["comparison"] = {m: f["comparison"] for m, f in res.findings.items()}
+        doc["findings"] = {m: {k: f[k] for k in ("sentence", "judge_noise", "noise_sentence")}
+                           for m, f in res.findings.items()}
+        doc["calibration"] = res.trust  # how the run's judge did on the calibration set, per metric
+    return doc
 
 
 def _cost(a: dict) -> dict:

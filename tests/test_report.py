@@ -119,12 +119,16 @@ def test_exports_read_back(contrasted_run, tmp_path, capsys):
     csv = pd.read_csv(tmp_path / "items.csv")
     parquet = pd.read_parquet(tmp_path / "items.parquet")
     doc = json.loads((tmp_path / "items.json").read_text())
-    assert len(csv) == len(parquet) == len(doc["items"]) == 16  # 8 questions x 2 modes
+    assert doc == json.loads(cli(capsys, "show", contrasted_run, "--json")[1][-1])  # one shape: show --json's
+    assert len(csv) == len(parquet) == 2 * len(doc["items"]) == 16  # 8 questions x 2 modes
     assert set(csv["mode"]) == {"llm_only", "rag"}
     assert (csv[csv["mode"] == "llm_only"]["answer"] == "'=HYPERLINK(\"x\")").all()  # formula made inert
     assert (parquet[parquet["mode"] == "llm_only"]["answer"] == "=HYPERLINK(\"x\")").all()  # data kept as is
-    assert parquet["faithfulness"].tolist() == pytest.approx([i["faithfulness"] for i in doc["items"]])
-    assert doc["findings"]["faithfulness"]["comparison"]["n_pairs"] == 8
+    from_json = {(i["question_id"], m): i[m]["scores"]["faithfulness"]["value"] for i in doc["items"]
+                 for m in ("llm_only", "rag")}
+    assert parquet["faithfulness"].tolist() == pytest.approx(
+        [from_json[(q, m)] for q, m in zip(parquet["question_id"], parquet["mode"])])
+    assert doc["comparison"]["faithfulness"]["n_pairs"] == 8 and doc["calibration"]["faithfulness"]
     assert cli(capsys, "report", contrasted_run, "--out", str(tmp_path / "x.xlsx"))[0] == 2
 
 
