@@ -92,6 +92,7 @@ def run_json(run: Run) -> dict:
     d = asdict(run)
     d.pop("config")  # model configs hold no secrets, but endpoints are not for every export
     d["faithfulness_judge"] = run.config.get("faithfulness_judge", "ragas")
+    d["kb_version"], d["encoder"] = run.config.get("kb_version"), run.config.get("encoder")  # pinned at creation
     return d
 
 
