@@ -35,7 +35,8 @@ from core.models import Job
 from core.store import Store, now, quote
 
 HEARTBEAT_S = 5.0  # how often a worker says it lives
-STALE_S = 45.0  # a job not heard from for this long is dead (a worker's start-up included)
+# a job not heard from for this long is dead (a worker's start-up included)
+STALE_S = float(os.environ.get("RAGEVAL_JOB_STALE_S") or 45.0)
 ACTIVE = ("pending", "running")
 
 

@@ -136,33 +136,67 @@ def test_a_second_launch_while_the_first_is_pending_is_refused(settings, store, 
         delete(store, run.id)
 
 
-def test_two_resumes_at_once_one_executes_the_other_is_refused(tmp_path, embedder):
+@pytest.fixture
+def served(tmp_path, embedder):
+    """A workspace whose answer and judge models are a slow but healthy server on 127.0.0.1."""
     srv = FaultServer()
-    srv.delay_s = 0.3  # slow enough that the two overlap
-    try:
-        env = dict(os.environ, RAGEVAL_HOME=str(tmp_path / "home"), RAGEVAL_RELEVANCY_STRICTNESS="1",
-                   RAGEVAL_FAITHFULNESS_JUDGE="ragas")
-        for role in ("ANSWER", "JUDGE"):
-            env.update({f"RAGEVAL_{role}_BACKEND": "openai", f"RAGEVAL_{role}_MODEL": "m",
-                        f"RAGEVAL_{role}_BASE_URL": srv.url})
-        settings = load_settings(env, use_file=False)
-        store = open_workspace(settings)
-        ingest([str(write_docs(tmp_path / "docs"))], "kb", store, embedder, settings)
-        store.save_question_set("three", QUESTIONS)
-        run = create_run(store, settings, "kb", "three")
-        procs = [subprocess.Popen([sys.executable, "-m", "core", "resume", run.id], cwd=str(PROJECT_ROOT), env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-        outs = [p.communicate(timeout=600) for p in procs]
-        codes = sorted(p.returncode for p in procs)
-        assert codes == [0, 2], outs
-        refused = next(err for p, (_, err) in zip(procs, outs) if p.returncode == 2)
-        assert f"run {run.id} is running" in refused and "cancel it first or wait" in refused
-        answers = store.answers(run.id)
-        assert len(answers) == 6 and len({(a.question_id, a.mode) for a in answers}) == 6
-        assert len(store.scores(run.id)) == 12 and store.run(run.id).status == "done"
-        assert srv.total("answer") == 6  # every answer generated once: the refused one did nothing
-    finally:
-        srv.close()
+    srv.delay_s = 0.3  # slow enough for two processes to overlap, or for a kill mid-run
+    env = dict(os.environ, RAGEVAL_HOME=str(tmp_path / "home"), RAGEVAL_RELEVANCY_STRICTNESS="1",
+               RAGEVAL_FAITHFULNESS_JUDGE="ragas", RAGEVAL_JOB_STALE_S="3")
+    for role in ("ANSWER", "JUDGE"):
+        env.update({f"RAGEVAL_{role}_BACKEND": "openai", f"RAGEVAL_{role}_MODEL": "m",
+                    f"RAGEVAL_{role}_BASE_URL": srv.url})
+    settings = load_settings(env, use_file=False)
+    store = open_workspace(settings)
+    ingest([str(write_docs(tmp_path / "docs"))], "kb", store, embedder, settings)
+    store.save_question_set("three", QUESTIONS)
+    yield srv, env, settings, store
+    srv.close()
+
+
+def resume(run_id: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "core", "resume", run_id], cwd=str(PROJECT_ROOT), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_resumes_at_once_one_executes_the_other_is_refused(served):
+    srv, env, settings, store = served
+    run = create_run(store, settings, "kb", "three")
+    procs = [resume(run.id, env) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], outs
+    refused = next(err for p, (_, err) in zip(procs, outs) if p.returncode == 2)
+    assert f"run {run.id} is running" in refused and "cancel it first or wait" in refused
+    answers = store.answers(run.id)
+    assert len(answers) == 6 and len({(a.question_id, a.mode) for a in answers}) == 6
+    assert len(store.scores(run.id)) == 12 and store.run(run.id).status == "done"
+    assert srv.total("answer") == 6  # every answer generated once: the refused one did nothing
+
+
+def test_a_worker_killed_mid_run_is_interrupted_and_resume_finishes_it_exactly(served, monkeypatch):
+    srv, env, settings, store = served
+    monkeypatch.setattr(jobs, "STALE_S", 3.0)
+    run = create_run(store, settings, "kb", "three")
+    worker = resume(run.id, env)
+    deadline = time.time() + 300
+    while len(store.answers(run.id)) < 2 and time.time() < deadline:
+        time.sleep(0.1)
+    worker.kill()  # SIGKILL: no cleanup, no last words
+    worker.communicate()
+    assert 2 <= len(store.answers(run.id)) < 6
+    time.sleep(3.5)
+    assert status(store, store.run(run.id)) == "interrupted"
+    again = resume(run.id, env)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    keys = [(a.question_id, a.mode) for a in store.answers(run.id)]
+    scores = [(s.question_id, s.mode, s.metric) for s in store.scores(run.id)]
+    assert len(keys) == len(set(keys)) == 6 and len(scores) == len(set(scores)) == 12  # no duplicate rows
+    clean = create_run(store, settings, "kb", "three")
+    assert resume(clean.id, env).wait(timeout=300) == 0
+    from core.results import load
+    assert load(store, run.id, findings=False).counts == load(store, clean.id, findings=False).counts
 
 
 def test_a_resumed_run_retrieves_from_the_knowledge_base_it_was_made_with(settings, store, embedder, kb, tmp_path):
