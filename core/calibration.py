@@ -104,9 +104,11 @@ def identity_key(identity: dict) -> str:
 
 # -- the LLM part ---------------------------------------------------------------------------
 def run_check(scorer, cfg: ModelConfig, *, strictness: int, limit: int | None = None,
-              progress: Progress | None = None, items: list[CalibrationItem] | None = None) -> JudgeCheck:
+              progress: Progress | None = None, items: list[CalibrationItem] | None = None,
+              cancelled: Callable[[], bool] = lambda: False) -> JudgeCheck:
     """Score the calibration answers with `scorer` (a core.evaluate.Scorer: the same code
-    path as a run). One item's failure is an unscored score with its reason, never a stop."""
+    path as a run). One item's failure is an unscored score with its reason, never a stop;
+    `cancelled()` between items stops the check (nothing is stored)."""
     items = load_items() if items is None else items
     if limit is not None:
         if limit < 1:
@@ -120,6 +122,8 @@ def run_check(scorer, cfg: ModelConfig, *, strictness: int, limit: int | None = 
     scores = []
     progress(0, len(items), "checking the judge")
     for n, item in enumerate(items, 1):
+        if cancelled():
+            raise RagEvalError(f"the judge check was cancelled after {n - 1} of {len(items)} items; nothing was stored")
         scores += asyncio.run(_score_item(scorer, item))
         progress(n, len(items), item.id)
     return JudgeCheck(identity_key(identity), identity, identity["label"],
@@ -142,7 +146,8 @@ async def _score_item(scorer, item: CalibrationItem) -> list[dict]:
 
 def check_judge(store, make_scorer: Callable[[], object], cfg: ModelConfig, *, strictness: int,
                 limit: int | None = None, force: bool = False, progress: Progress | None = None,
-                items: list[CalibrationItem] | None = None, faithfulness: str = "ragas") -> tuple[JudgeCheck, bool]:
+                items: list[CalibrationItem] | None = None, faithfulness: str = "ragas",
+                claim=None) -> tuple[JudgeCheck, bool]:
     """The stored check of this judge when it covers `limit` items (or the whole set),
     else a new one, stored. `make_scorer` is called only when a check must run, so a
     reused check loads no model. Returns (check, reused)."""
@@ -156,21 +161,41 @@ def check_judge(store, make_scorer: Callable[[], object], cfg: ModelConfig, *, s
             return found, True
     from core import jobs
 
-    identity = judge_identity(cfg, strictness, faithfulness=faithfulness)
-    # one check of a judge at a time: a second would only repeat the first's model calls
-    with jobs.start(store, "judge_check", identity_key(identity), ("judge", "check")) as claim:
+    # one check of a judge at a time (the job `judge_check:<identity key>`, claimed already by a
+    # launched worker): a second would only repeat the first's model calls
+    claim = claim or jobs.start(store, "judge_check", check_key(cfg, strictness, faithfulness), ("judge", "check"))
+    with claim:
         def followed(done: int, total: int, what: str) -> None:
             claim.progress(done, total)
             (progress or (lambda *_: None))(done, total, what)
-        check = run_check(make_scorer(), cfg, strictness=strictness, limit=limit, progress=followed, items=items)
+        check = run_check(make_scorer(), cfg, strictness=strictness, limit=limit, progress=followed, items=items,
+                          cancelled=claim.cancelled)
         store.add_judge_check(check)
         claim.finish("done")
     return check, False
 
 
+def check_key(cfg: ModelConfig, strictness: int, faithfulness: str) -> str:
+    """The target of a judge's check job: its identity key."""
+    return identity_key(judge_identity(cfg, strictness, faithfulness=faithfulness))
+
+
+def launch_check(store, settings, limit: int | None = None):
+    """Check the settings' judge in a background worker (`python -m core judge check --force`),
+    refused (JobBusy) while a check of the same judge is pending or running; returns the job."""
+    from core import jobs
+    from core.config import PROJECT_ROOT
+
+    faithfulness = faithfulness_judge(settings.faithfulness_judge, settings.judge_model)
+    command = ("judge", "check", "--force") + (("--limit", str(limit)) if limit else ())
+    return jobs.launch(store, settings.home, "judge_check",
+                       check_key(settings.judge_model, settings.relevancy_strictness, faithfulness), command,
+                       PROJECT_ROOT)
+
+
 def check_configured_judge(store, settings, embedder: Callable[[], object], *, cfg: ModelConfig | None = None,
                            limit: int | None = None, force: bool = False,
-                           progress: Progress | None = None) -> tuple[JudgeCheck, bool]:
+                           progress: Progress | None = None, claim=None) -> tuple[JudgeCheck, bool]:
     """`check_judge` for the settings' judge (or `cfg`), as the CLI and the Settings page run it.
     `embedder` is called for the encoder only when a check runs. No judge cache: a check
     measures the judge, so its seconds must be the model's own."""
@@ -185,7 +210,7 @@ def check_configured_judge(store, settings, embedder: Callable[[], object], *, c
                       faithfulness=faithfulness)
 
     return check_judge(store, make_scorer, cfg, strictness=settings.relevancy_strictness, limit=limit,
-                       force=force, progress=progress, faithfulness=faithfulness)
+                       force=force, progress=progress, faithfulness=faithfulness, claim=claim)
 
 
 def latest_check(store, identity: dict) -> JudgeCheck | None:

@@ -379,9 +379,10 @@ def cmd_judge(args) -> int:
     if args.judge_model:
         cfg = dataclasses.replace(cfg, model=args.judge_model)
     bar = _progress_bar("judge check")
+    launched = _claimed if _claimed is not None and _claimed.job.kind == "judge_check" else None
     try:
         check, reused = check_configured_judge(store, settings, lambda: _embedder(settings), cfg=cfg,
-                                               limit=args.limit, force=args.force, progress=bar)
+                                               limit=args.limit, force=args.force, progress=bar, claim=launched)
     finally:
         bar.close()
     figs = figures(check)

@@ -4,7 +4,8 @@ import os
 
 import streamlit as st
 
-from core.calibration import check_configured_judge
+from core import jobs
+from core.calibration import check_key, launch_check
 from core.config import PREFIX, ModelConfig, load_settings, redact_url, save_values, saved_values, stored_model
 from core.llm import get_llm
 from pages import ui
@@ -16,6 +17,21 @@ st.caption(f"Saved to `{settings.home / 'settings.json'}`. Environment variables
            "fields they set are locked here. API keys are read from the environment or "
            "`.streamlit/secrets.toml` by name and are never shown or stored.")
 values = dict(saved)
+
+
+@st.fragment(run_every=2)
+def follow_check(key: str) -> None:
+    """A judge check running in the background: its progress, its log, and a way to stop it."""
+    job = ui.store().job(key)
+    if not jobs.alive(job):
+        ui.refresh()
+        st.rerun(scope="app")  # the check has ended: redraw the page with its figures
+    st.progress(job.done / job.total if job.total else 0.0,
+                text=f"Checking the judge in the background: {job.done} of {job.total or '?'} items")
+    st.caption(f"Worker log: `{job.log}`")
+    if st.button("Stop the check", key="settings_check_stop", icon=":material/stop:"):
+        jobs.cancel(ui.store(), job.kind, job.target)
+        st.toast("Stopping after the item in flight…")
 
 
 def field(name: str, label: str, current, kind="text", **kw):
@@ -85,14 +101,16 @@ ui.draw_calibration(ui.judge_trust(judge_json, settings.relevancy_strictness, fa
 c1, c2 = st.columns([1, 2])
 with c1:
     limit = st.number_input("Calibration items (0 = all)", min_value=0, value=0, step=1, key="settings_check_limit")
-if st.button("Check the judge", key="settings_check_judge", icon=":material/fact_check:"):
-    with ui.guard("judge check"):
-        bar = st.progress(0.0, text="Loading the judge…")
-        check_configured_judge(
-            ui.store(), settings, lambda: ui.embedder(settings.embedding_model), limit=int(limit) or None,
-            force=True, progress=lambda done, total, what: bar.progress(done / total, text=f"{done}/{total} {what}"))
-        ui.refresh()
+check = jobs.get(ui.store(), "judge_check",
+                 check_key(settings.judge_model, settings.relevancy_strictness, faithfulness or "ragas"))
+if jobs.alive(check):
+    follow_check(check.key)
+elif st.button("Check the judge", key="settings_check_judge", icon=":material/fact_check:"):
+    with ui.guard("judge check"):  # in a background worker: leaving or refreshing the page does not stop it
+        launch_check(ui.store(), settings, int(limit) or None)
         st.rerun()
+elif check is not None and check.status == "failed":
+    st.error(f"The last check stopped: {ui.md(check.error)}", icon=":material/error:")
 
 st.subheader("Retrieval and chunking")
 c1, c2 = st.columns(2)

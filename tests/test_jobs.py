@@ -271,3 +271,33 @@ def test_a_second_ingest_into_a_knowledge_base_meanwhile_is_refused(settings, st
         assert not store.has_kb("fresh")
     report = ingest([str(docs)], "fresh", store, embedder, settings)  # once it is done, ingesting works
     assert report.chunks_embedded > 0 and store.job("ingest:fresh").status == "done"
+
+
+def test_the_settings_page_checks_the_judge_in_a_background_worker(settings, store, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from core.calibration import check_key
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    monkeypatch.setenv("RAGEVAL_FAITHFULNESS_JUDGE", "likelihood")  # the worker reads the same settings
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    at.switch_page("pages/settings.py").run()
+    at.number_input(key="settings_check_limit").set_value(1)
+    at.button(key="settings_check_judge").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    s = load_settings()
+    key = jobs.key("judge_check", check_key(s.judge_model, s.relevancy_strictness, "likelihood"))
+    assert store.job(key).status in ("pending", "running")
+    at.run()  # while it runs the page follows it and offers no second start
+    assert "settings_check_judge" not in [b.key for b in at.button] or not jobs.alive(store.job(key))
+    deadline = time.time() + 600
+    while jobs.alive(store.job(key)) and time.time() < deadline:
+        time.sleep(1)
+    job = store.job(key)
+    assert job.status == "done", (job.error, open(job.log).read()[-2000:])
+    checks = store.judge_checks()
+    assert len(checks) == 1 and checks[0].items == 1
+    at.run()
+    assert not at.exception and "settings_check_judge" in [b.key for b in at.button]
