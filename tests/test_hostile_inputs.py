@@ -220,7 +220,7 @@ def test_a_cached_sdist_is_checked_against_its_sha256_each_time_it_is_reused(tmp
 
 
 def test_an_ingest_killed_while_creating_a_knowledge_base_leaves_none_anyone_sees(tmp_path, settings, store, embedder,
-                                                                                  docs):
+                                                                                  docs, monkeypatch):
     import signal
     import subprocess
     import sys
@@ -248,6 +248,12 @@ def test_an_ingest_killed_while_creating_a_knowledge_base_leaves_none_anyone_see
     assert store.has_kb("fresh") and store.kb_partial("fresh")  # the half-built table is there...
     assert "fresh" not in store.kb_names()  # ...but nothing lists it
 
+    from core import jobs
+
+    with pytest.raises(jobs.JobBusy, match="ingest fresh is running"):  # until its heartbeat is stale
+        ingest([str(docs)], "fresh", store, embedder, settings)
+    monkeypatch.setattr(jobs, "STALE_S", 0.5)
+    time.sleep(0.6)
     report = ingest([str(docs)], "fresh", store, embedder, settings)  # the next ingest starts it again
     assert "fresh" in store.kb_names() and not store.kb_partial("fresh")
     assert {s["source"] for s in store.kb_sources("fresh")} == {str(docs.resolve())}

@@ -109,8 +109,9 @@ def test_run_page_shows_the_form_and_the_estimate(finished_run):
     assert at.selectbox(key="run_pick").value == finished_run
     assert any("Estimated work: 60 answers (30 questions × 2 modes)" in c.value for c in at.caption)
     at.selectbox(key="run_qs").select("two").run()
-    assert any("Estimated work: 4 answers (2 questions × 2 modes) and up to 20 judge calls" in c.value
-               for c in at.caption)
+    # faithfulness by RAGAS's prompts (the fixture's setting): 2 calls; relevancy at temperature 0: 1
+    assert any("Estimated work: 4 answers (2 questions × 2 modes) and up to 12 judge model calls (RAGAS's prompts"
+               in c.value for c in at.caption)
     assert [p.proto.text for p in at.get("progress")] == ["done · 4 of 4 items"]
 
 
