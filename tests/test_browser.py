@@ -121,8 +121,10 @@ def test_a_new_user_goes_from_nothing_to_results(app_url, page, tmp_path):
     page.wait_for_timeout(1000)
     shot(page, "7-results-per-question")
 
-    for name in ("ask", "settings"):
+    for name, title in (("ask", "Ask"), ("settings", "Settings")):
         open_page(page, f"{app_url}/{name}")
+        page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)  # drawn, not a loading skeleton
         shot(page, f"8-{name}")
+    page.get_by_role("button", name="Check the judge").wait_for()
     assert not [e for e in console_errors if "Traceback" in e]
     assert page.locator("[data-testid='stException']").count() == 0
