@@ -87,7 +87,7 @@ class Executor:
                      if status == "incomplete" else f"no answer could be generated: {counts_line(counts)}")
             self.store.update_run(self.run.id, status=status, error=error)
             self.claim.finish(status, error)
-        self.store.optimize("answers", "scores", "runs", "jobs")
+        self.store.optimize("answers", "scores", "runs")
         outcome.seconds = time.perf_counter() - t0
         outcome.run = self.store.run(self.run.id)
         return outcome

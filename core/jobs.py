@@ -196,6 +196,7 @@ class Claim:
         self.store.update_job(self.job.key, f"token = {quote(self.job.token)}", status=status, error=error[:2000],
                               ended_at=now(), heartbeat=time.time(), done=done, total=total)
         self.job = replace(self.job, status=status, error=error)
+        self.store.optimize("jobs")
 
     def __enter__(self) -> "Claim":
         return self

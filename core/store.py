@@ -22,7 +22,7 @@ import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 # lance's Rust deprecation chatter is not for users
@@ -500,9 +500,17 @@ class Store:
         return index
 
     def optimize(self, *names: str) -> None:
-        """Compact the small fragments that per-item writes leave behind."""
+        """Compact the small fragments that per-item writes leave behind. The jobs table's old
+        versions (a heartbeat makes one every few seconds) are removed after minutes, not days."""
         for name in names:
-            if name in self._names():
+            if name not in self._names():
+                continue
+            if name == "jobs":
+                try:  # best effort: another worker's heartbeat may collide with the compaction
+                    self._jobs().optimize(cleanup_older_than=timedelta(minutes=10))
+                except Exception:
+                    pass
+            else:
                 self.db.open_table(name).optimize()
 
     # -- question sets -------------------------------------------------------------------
