@@ -2,7 +2,7 @@
 all-MiniLM-L6-v2), through the CLI, without one answer-model call."""
 import json
 
-from core import runs
+from core import executor
 from core.cli import main
 from core.ingest import ingest
 
@@ -18,8 +18,8 @@ def test_an_imported_csv_scores_on_the_embedded_models(settings, store, embedder
                  '"[""The cookie lasts 365 days by default, set by REMEMBER_COOKIE_DURATION.""]"\n'
                  'How do I connect to an SQLite database?,,Call sqlite3.connect with the database path.,\n')
     loaded = []
-    real_get_llm = runs.get_llm
-    monkeypatch.setattr(runs, "get_llm", lambda cfg, threads=2: loaded.append(cfg) or real_get_llm(cfg, threads))
+    real_get_llm = executor.get_llm
+    monkeypatch.setattr(executor, "get_llm", lambda cfg, threads=2: loaded.append(cfg) or real_get_llm(cfg, threads))
 
     assert main(["runs", "import", str(f), "--kb", "docs"]) == 0
     run_id = capsys.readouterr().out.strip().splitlines()[-1]
