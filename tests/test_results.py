@@ -58,6 +58,7 @@ def per_row_summary(store, run_id: str) -> dict:
     run_json = asdict(run)
     run_json.pop("config")
     run_json["faithfulness_judge"] = run.config.get("faithfulness_judge", "ragas")
+    run_json["kb_version"], run_json["encoder"] = run.config.get("kb_version"), run.config.get("encoder")
     return {"run_id": run.id, "run": run_json, "modes": modes, "items": items,
             "progress": {"done": done, "total": len(questions) * len(run.modes)}}
 
@@ -206,7 +207,7 @@ def test_small_runs_keep_every_point():
 def test_show_json_splices_stored_json_as_it_is(store, small_run):
     res = results.load(store, small_run, findings=False)
     raw = results.RawJSON()
-    doc = results.document(store, res, raw)
+    doc = results.document(store, res, raw, findings=False)
     doc["note"] = "\x00" + "user text that looks like a placeholder: 0"
     text = raw.dumps(doc)
     plain = json.loads(json.dumps(results.summary_json(store, small_run)))  # tuples become lists
