@@ -165,10 +165,8 @@ def check_judge(store, make_scorer: Callable[[], object], cfg: ModelConfig, *, s
     # launched worker): a second would only repeat the first's model calls
     claim = claim or jobs.start(store, "judge_check", check_key(cfg, strictness, faithfulness), ("judge", "check"))
     with claim:
-        def followed(done: int, total: int, what: str) -> None:
-            claim.progress(done, total)
-            (progress or (lambda *_: None))(done, total, what)
-        check = run_check(make_scorer(), cfg, strictness=strictness, limit=limit, progress=followed, items=items,
+        check = run_check(make_scorer(), cfg, strictness=strictness, limit=limit, progress=claim.follow(progress),
+                          items=items,
                           cancelled=claim.cancelled)
         store.add_judge_check(check)
         claim.finish("done")

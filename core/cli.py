@@ -324,11 +324,8 @@ def cmd_rejudge(args) -> int:
     command = ("rejudge", args.run_id, "--repeats", str(args.repeats), "--temperature", str(args.temperature))
     try:
         with _claim(store, "rejudge", args.run_id, command) as claim:
-            def progress(done, total, what):
-                claim.progress(done, total)
-                bar(done, total, what)
             n = rejudge(store, settings, _embedder(settings, store.run(args.run_id)), args.run_id, repeats=args.repeats,
-                        temperature=args.temperature, metrics=args.metrics, progress=progress,
+                        temperature=args.temperature, metrics=args.metrics, progress=claim.follow(bar),
                         cancelled=claim.cancelled)
             claim.finish("cancelled" if claim.cancelled() else "done")
     finally:

@@ -123,10 +123,7 @@ def ingest(specs: Iterable[str], kb: str, store: Store, embedder: Embedder, sett
     specs = list(specs)
     progress = progress or (lambda done, total, what: None)
     with jobs.start(store, "ingest", check_name("knowledge base", kb), ("ingest", *specs, "--kb", kb)) as claim:
-        def followed(done: int, total: int, what: str) -> None:
-            claim.progress(done, total)
-            progress(done, total, what)
-        report = _ingest_all(specs, kb, store, embedder, settings, followed, batch_chunks)
+        report = _ingest_all(specs, kb, store, embedder, settings, claim.follow(progress), batch_chunks)
         claim.finish("done")
     return report
 

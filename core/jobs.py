@@ -172,6 +172,14 @@ class Claim:
     def progress(self, done: int, total: int) -> None:
         self._progress = (done, total)
 
+    def follow(self, progress=None):
+        """A (done, total, what) progress callback that also carries the progress into the job."""
+        def followed(done: int, total: int, what: str) -> None:
+            self.progress(done, total)
+            if progress is not None:
+                progress(done, total, what)
+        return followed
+
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             self.beat()
