@@ -30,12 +30,12 @@ def messages_for(mode: str, question: str, passages: list[Passage] | tuple[Passa
     raise ValueError(f"unknown mode {mode!r}")
 
 
-def answer(llm: LLM, cfg: ModelConfig, run_id: str, question_id: str, question: str, mode: str,
-           passages: list[Passage] | tuple[Passage, ...] = ()) -> Answer:
+async def answer(llm: LLM, cfg: ModelConfig, run_id: str, question_id: str, question: str, mode: str,
+                 passages: list[Passage] | tuple[Passage, ...] = ()) -> Answer:
     """One mode's answer; a model failure is kept on the Answer as its error, not raised."""
     used = tuple(passages) if mode == "rag" else ()
     try:
-        c = llm.complete(messages_for(mode, question, used), max_tokens=cfg.max_tokens,
+        c = await llm.acomplete(messages_for(mode, question, used), max_tokens=cfg.max_tokens,
                          temperature=cfg.temperature)
     except ModelError as e:  # a transient one (endpoint down, 429, 5xx) stays retryable: resume asks again
         return Answer(run_id, question_id, mode, question, "", used, llm.id, error=str(e),

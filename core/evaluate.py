@@ -9,6 +9,7 @@ the cache here is keyed by judge model and temperature as well.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -16,11 +17,14 @@ import logging
 import math
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # else every judge call posts telemetry
 
 import diskcache  # noqa: E402
+import ragas  # noqa: E402
+import numpy as np  # noqa: E402
 from pydantic import BaseModel, ValidationError  # noqa: E402
 from ragas.embeddings.base import BaseRagasEmbedding  # noqa: E402
 from ragas.llms.base import InstructorBaseRagasLLM  # noqa: E402
@@ -36,6 +40,7 @@ JUDGE_MAX_TOKENS = 1024
 MAX_LIST_ITEMS = 12  # bounds what a small constrained model can ramble into one JSON list
 MAX_STRING_CHARS = 400
 RETRY_TEMPERATURE = 0.3
+SCORE_CACHE_FORMAT = 1  # raise when what a cached score holds, or how it is computed, changes
 _FLAG = re.compile(r"0/1|\b1 if\b.*\b0 if\b|\b0 if\b.*\b1 if\b")
 
 
@@ -50,11 +55,11 @@ class JudgeCache:
         raw = json.dumps([judge_id, temperature, prompt, schema, occurrence], sort_keys=True)
         return hashlib.sha256(raw.encode()).hexdigest()
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> str | bytes | None:
         return self._cache.get(key)
 
-    def set(self, key: str, text: str) -> None:
-        self._cache.set(key, text)
+    def set(self, key: str, value: str | bytes) -> None:
+        self._cache.set(key, value)
 
 
 def bounded_schema(schema: dict) -> dict:
@@ -81,19 +86,31 @@ def bounded_schema(schema: dict) -> dict:
     return schema
 
 
+@lru_cache(maxsize=64)
+def _schema_of(response_model: type[BaseModel]) -> str:
+    return json.dumps(bounded_schema(response_model.model_json_schema()))
+
+
 class RagasJudge(InstructorBaseRagasLLM):
     """Our LLM as RAGAS's structured-output LLM. One object per scored answer, so `log`
-    holds exactly what the judge said about that answer."""
+    holds exactly what the judge said about that answer. `limit` bounds the model calls in
+    flight across every judge sharing it (a run's RAGEVAL_CONCURRENCY)."""
 
-    def __init__(self, llm: LLM, cfg: ModelConfig, cache: JudgeCache | None, retries: int = 1):
+    def __init__(self, llm: LLM, cfg: ModelConfig, cache: JudgeCache | None, retries: int = 1,
+                 limit: asyncio.Semaphore | None = None):
         self.llm, self.cfg, self.cache, self.retries = llm, cfg, cache, retries
+        self.limit = limit or contextlib.nullcontext()
         self.log: list[tuple[str, dict]] = []  # (response model name, parsed output)
         self.model_seconds = 0.0
         self._seen: dict[str, int] = {}
         self._said: dict[str, str] = {}  # at temperature 0: what each prompt got, so a repeat is not asked again
 
     def generate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
-        schema = bounded_schema(response_model.model_json_schema())
+        """RAGAS's synchronous path; scoring goes through `ascore`, which calls `agenerate`."""
+        return asyncio.run(self.agenerate(prompt, response_model))
+
+    async def agenerate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
+        schema = json.loads(_schema_of(response_model))
         # At temperature 0 a repeated prompt gets the same answer, so it may share a cache
         # entry; above 0 each repeat is its own sample and gets its own entry.
         base = JudgeCache.key(self.llm.id, self.cfg.temperature, prompt, schema, 0)
@@ -106,7 +123,7 @@ class RagasJudge(InstructorBaseRagasLLM):
         if cached is not None:
             parsed = response_model.model_validate_json(cached)
         else:
-            parsed, text = self._ask(prompt, response_model, schema)
+            parsed, text = await self._ask(prompt, response_model, schema)
             if self.cache:
                 self.cache.set(key, text)
             if self.cfg.temperature == 0:
@@ -114,13 +131,15 @@ class RagasJudge(InstructorBaseRagasLLM):
         self.log.append((response_model.__name__, parsed.model_dump()))
         return parsed
 
-    def _ask(self, prompt, response_model, schema):
+    async def _ask(self, prompt, response_model, schema):
         problem = ""
         for attempt in range(self.retries + 1):
             # a retry at temperature 0 would repeat the same output; sample a little instead
             temperature = self.cfg.temperature if attempt == 0 else max(self.cfg.temperature, RETRY_TEMPERATURE)
-            c = self.llm.complete([{"role": "user", "content": prompt}], schema=schema,
-                                  max_tokens=max(self.cfg.max_tokens, JUDGE_MAX_TOKENS), temperature=temperature)
+            async with self.limit:
+                c = await self.llm.acomplete([{"role": "user", "content": prompt}], schema=schema,
+                                             max_tokens=max(self.cfg.max_tokens, JUDGE_MAX_TOKENS),
+                                             temperature=temperature)
             self.model_seconds += c.latency_s
             try:
                 return response_model.model_validate_json(c.text), c.text
@@ -129,9 +148,6 @@ class RagasJudge(InstructorBaseRagasLLM):
                 problem = ("output was cut off at the token limit" if cut
                            else f"{e.error_count()} validation error(s), first: {e.errors()[0]['msg']}")
         raise JudgeOutputError(f"the judge's output did not parse as {response_model.__name__}: {problem}")
-
-    async def agenerate(self, prompt: str, response_model: type[BaseModel]) -> BaseModel:
-        return await asyncio.to_thread(self.generate, prompt, response_model)
 
 
 class CachedLikelihood:
@@ -158,36 +174,58 @@ def _logprobs_from_json(text: str, **override) -> TokenLogprobs:
 
 
 class RagasEmbeddings(BaseRagasEmbedding):
-    """Our process-wide encoder as RAGAS's embeddings, so no second copy is loaded."""
+    """Our process-wide encoder as RAGAS's embeddings, so no second copy is loaded. Vectors are
+    kept in the judge cache by encoder and text, so a re-score of unchanged answers encodes nothing."""
 
-    def __init__(self, embedder: Embedder):
+    def __init__(self, embedder: Embedder, cache: JudgeCache | None = None):
         super().__init__()
-        self.embedder = embedder
+        self.embedder, self.cache = embedder, cache
+
+    def _key(self, text: str) -> str:
+        return JudgeCache.key(json.dumps(self.embedder.identity, sort_keys=True), 0.0, text, {"embedding": 1}, 0)
+
+    def _cached(self, texts: list[str]) -> list[bytes | None]:
+        return [self.cache.get(self._key(t)) for t in texts] if self.cache else [None] * len(texts)
+
+    def _encode(self, texts: list[str], found: list[bytes | None]) -> list[list[float]]:
+        missing = [i for i, v in enumerate(found) if v is None]
+        if missing:
+            for i, v in zip(missing, self.embedder.encode([texts[i] for i in missing])):
+                found[i] = v.astype(np.float32).tobytes()
+                if self.cache:
+                    self.cache.set(self._key(texts[i]), found[i])
+        return [np.frombuffer(v, dtype=np.float32).tolist() for v in found]
 
     def embed_text(self, text: str, **kwargs) -> list[float]:
-        return self.embedder.encode([text])[0].tolist()
+        return self.embed_texts([text])[0]
 
     def embed_texts(self, texts: list[str], **kwargs) -> list[list[float]]:
-        return [v.tolist() for v in self.embedder.encode(list(texts))]
+        return self._encode(list(texts), self._cached(list(texts)))
 
     async def aembed_text(self, text: str, **kwargs) -> list[float]:
-        return await asyncio.to_thread(self.embed_text, text)
+        return (await self.aembed_texts([text]))[0]
 
     async def aembed_texts(self, texts: list[str], **kwargs) -> list[list[float]]:
-        return await asyncio.to_thread(self.embed_texts, texts)
+        texts = list(texts)
+        found = self._cached(texts)
+        if all(v is not None for v in found):  # a cache hit needs no thread
+            return self._encode(texts, found)
+        return await asyncio.to_thread(self._encode, texts, found)
 
 
 class Scorer:
     """Scores answers with the configured judge; one per run."""
 
     def __init__(self, judge: LLM, cfg: ModelConfig, embedder: Embedder, cache: JudgeCache | None,
-                 strictness: int = 3, prompts: str = "ragas", faithfulness: str = "ragas", held_out: bool = False):
+                 strictness: int = 3, prompts: str = "ragas", faithfulness: str = "ragas", held_out: bool = False,
+                 limit: asyncio.Semaphore | None = None):
         self.judge, self.cfg, self.cache, self.strictness = judge, cfg, cache, strictness
+        self.limit = limit  # the model calls in flight at once, shared with the run's other scorers
         self.prompts = prompts  # "ragas" (stock) or "small" (core/judge_prompts.py)
         self.faithfulness = faithfulness  # "ragas" (LLM prompts) or "likelihood" (core/judges/likelihood.py)
         # calibration only: score a calibration item with the likelihood rule fitted without it
         self.held_out = held_out
-        self.embeddings = RagasEmbeddings(embedder)
+        self.embeddings = RagasEmbeddings(embedder, cache)
 
     def judge_name(self, metric: str) -> str:
         """Which judge gives `metric`'s scores: the model, and for likelihood faithfulness the rule."""
@@ -197,10 +235,34 @@ class Scorer:
             return f"{self.judge.id} likelihood:v{rule_version()}"
         return self.judge.id
 
+    def _score_key(self, answer: Answer, evidence, metric: str) -> str | None:
+        """What decides a score, as a cache key: the judge and its settings, the metric's inputs and
+        (for relevancy) the encoder. None where a score must be computed every time (calibration's
+        held-out rules)."""
+        if self.cache is None or self.held_out:
+            return None
+        inputs = [SCORE_CACHE_FORMAT, ragas.__version__, metric, self.prompts, self.strictness, answer.question,
+                  answer.text, [(p.id, p.text) for p in evidence] if metric == "faithfulness" else [],
+                  self.embeddings.embedder.identity if metric == "answer_relevancy" else {}]
+        return JudgeCache.key(self.judge_name(metric), self.cfg.temperature, json.dumps(inputs), {"score": 1}, 0)
+
     async def score(self, answer: Answer, evidence: list[Passage] | tuple[Passage, ...],
                     metric: str) -> Score:
-        """One metric of one answer; never raises for a judging failure."""
-        judge = RagasJudge(self.judge, self.cfg, self.cache)
+        """One metric of one answer; never raises for a judging failure. A value once given is
+        kept in the judge cache, so a re-score of what did not change runs neither model nor RAGAS."""
+        key = self._score_key(answer, evidence, metric) if answer.text else None
+        hit = self.cache.get(key) if key else None
+        if hit is not None:
+            value, details = json.loads(hit)
+            return Score(answer.run_id, answer.question_id, answer.mode, metric, value, "", details,
+                         self.judge_name(metric), 0.0)
+        s = await self._score(answer, evidence, metric)
+        if key and s.value is not None:
+            self.cache.set(key, json.dumps([s.value, s.details]))
+        return s
+
+    async def _score(self, answer: Answer, evidence, metric: str) -> Score:
+        judge = RagasJudge(self.judge, self.cfg, self.cache, limit=self.limit)
         value, reason, details, retryable = None, "", {}, False
         try:
             if not answer.text:

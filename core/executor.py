@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from core import answer as answering
@@ -106,45 +107,102 @@ class Executor:
             self.answer_llm = get_llm(self.answer_cfg, self.settings.threads)
         if self.judge_llm is None:
             self.judge_llm = get_llm(self.judge_cfg, self.settings.threads)
-        scorer = Scorer(self.judge_llm, self.judge_cfg, self.embedder,
-                        JudgeCache(self.settings.cache_dir / "judge"), self.strictness, faithfulness=self.faithfulness)
-        limit = asyncio.Semaphore(self.settings.concurrency)
+        concurrency = self.settings.concurrency
+        # threads for retrieval, the encoder and the writes; the model calls need none
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(concurrency + 4))
+        calls = asyncio.Semaphore(concurrency)  # model calls in flight, across questions and within one
+        scorer = Scorer(self.judge_llm, self.judge_cfg, self.embedder, JudgeCache(self.settings.cache_dir / "judge"),
+                        self.strictness, faithfulness=self.faithfulness, limit=calls)
+        writer = Writer(self.store)
         state = {"done": done, "cancelled": False}
 
+        async def one_item(q: Question, mode: str, evidence: tuple[Passage, ...]):
+            old = a = answers.get((q.id, mode))
+            if a is None and run.imported:
+                a = missing_answer(run.id, q, mode)
+                writer.answer(a, replace=False)
+            elif _redo(a):
+                async with calls:
+                    a = await answering.answer(self.answer_llm, self.answer_cfg, run.id, q.id, q.question, mode,
+                                               evidence)
+                writer.answer(a, replace=old is not None)
+                outcome.answered += 1
+            # a new answer gets new scores; else what is missing or failed for a reason that may pass
+            todo = [m for m in run.metrics if a is not old or _redo(scores.get((q.id, mode, m)))]
+            for metric, score in zip(todo, await asyncio.gather(*(scorer.score(a, evidence, m) for m in todo))):
+                writer.score(score, replace=(q.id, mode, metric) in scores)
+            outcome.scored += len(todo)
+            state["done"] += 1
+            self.progress(state["done"], total, f"{q.id} {mode}")
+
         async def one_question(q: Question):
-            async with limit:
+            # what is missing, and what failed for a reason that may pass; never what failed for good
+            todo = [m for m in run.modes if _redo(answers.get((q.id, m)))
+                    or any(_redo(scores.get((q.id, m, k))) for k in run.metrics)]
+            if not todo:
+                return
+            evidence = await self._evidence(q, answers.get((q.id, "rag")))
+            async with calls:  # asked when this question's first call could start, so a cancel stops it
                 if state["cancelled"] or self.claim.cancelled():
                     state["cancelled"] = True
                     return
-                # what is missing, and what failed for a reason that may pass; never what failed for good
-                todo = [m for m in run.modes if _redo(answers.get((q.id, m)))
-                        or any(_redo(scores.get((q.id, m, k))) for k in run.metrics)]
-                if not todo:
-                    return
-                evidence = await self._evidence(q, answers.get((q.id, "rag")))
-                for mode in todo:
-                    old = a = answers.get((q.id, mode))
-                    if a is None and run.imported:
-                        a = missing_answer(run.id, q, mode)
-                        self.store.add_answer(a)
-                    elif _redo(a):
-                        a = await asyncio.to_thread(answering.answer, self.answer_llm, self.answer_cfg, run.id,
-                                                    q.id, q.question, mode, evidence)
-                        self.store.add_answer(a, replace=old is not None)
-                        outcome.answered += 1
-                    for metric in run.metrics:
-                        s = scores.get((q.id, mode, metric))
-                        if a is not old or _redo(s):  # a new answer gets new scores
-                            self.store.add_score(await scorer.score(a, evidence, metric), replace=s is not None)
-                            outcome.scored += 1
-                    state["done"] += 1
-                    self.progress(state["done"], total, f"{q.id} {mode}")
+            await asyncio.gather(*(one_item(q, m, evidence) for m in todo))
+            await writer.flush(due=True)
 
-        await asyncio.gather(*(one_question(q) for q in questions))
+        pending = iter(questions)
+
+        async def worker():  # enough questions under way to keep `concurrency` calls in flight
+            for q in pending:  # shared: each question is taken by one worker
+                if state["cancelled"]:
+                    return
+                await one_question(q)
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(2 * concurrency)))
+        finally:
+            await writer.flush()  # what completed is kept, whatever ended the run
+            for llm in {self.answer_llm, self.judge_llm} - {None}:
+                await llm.aclose()
         return state["cancelled"]
 
     async def _evidence(self, q: Question, rag_answer: Answer | None) -> tuple[Passage, ...]:
         return await asyncio.to_thread(evidence, self.store, self.run, q.question, rag_answer, self.embedder)
+
+
+class Writer:
+    """A run's new answers and scores, written a batch at a time instead of a commit per row: at
+    most every FLUSH_S seconds, so a crash loses at most the items in flight and those finished in
+    the last FLUSH_S (resume does them again). Answers go before their scores."""
+
+    FLUSH_S = 0.5
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.rows: dict[tuple[str, bool], list] = {}  # ("answers" | "scores", replace) -> rows
+        self.since = 0.0  # when the oldest unwritten row came
+        self._lock = asyncio.Lock()
+
+    def answer(self, a: Answer, replace: bool) -> None:
+        self._add("answers", replace, a)
+
+    def score(self, s: Score, replace: bool) -> None:
+        self._add("scores", replace, s)
+
+    def _add(self, table: str, replace: bool, row) -> None:
+        self.since = self.since or time.monotonic()
+        self.rows.setdefault((table, replace), []).append(row)
+
+    async def flush(self, due: bool = False) -> None:
+        """Write what is waiting (with `due`, only once the oldest row has waited FLUSH_S)."""
+        if not self.rows or (due and time.monotonic() - self.since < self.FLUSH_S):
+            return
+        rows, self.rows, self.since = self.rows, {}, 0.0
+        async with self._lock:  # one batch at a time, in order
+            await asyncio.to_thread(self._write, rows)
+
+    def _write(self, rows: dict) -> None:
+        for (table, replace), batch in sorted(rows.items()):  # "answers" before "scores"
+            (self.store.add_answers if table == "answers" else self.store.add_scores)(batch, replace)
 
 
 def _redo(row: Answer | Score | None) -> bool:

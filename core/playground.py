@@ -38,9 +38,17 @@ def ask(store: Store, settings: Settings, embedder: Embedder, kb: str, question:
     scorer = Scorer(judge_llm, settings.judge_model, embedder, JudgeCache(settings.cache_dir / "judge"),
                     settings.relevancy_strictness,
                     faithfulness=faithfulness_judge(settings.faithfulness_judge, settings.judge_model))
-    answers, scores = {}, {}
-    for mode in modes:
-        a = answering.answer(answer_llm, settings.answer_model, "ask", "ask", question, mode, passages)
-        answers[mode] = a
-        scores[mode] = {m: asyncio.run(scorer.score(a, passages, m)) for m in metrics}
-    return Asked(passages, answers, scores)
+
+    async def one(mode: str) -> tuple[Answer, dict[str, Score]]:
+        a = await answering.answer(answer_llm, settings.answer_model, "ask", "ask", question, mode, passages)
+        return a, dict(zip(metrics, await asyncio.gather(*(scorer.score(a, passages, m) for m in metrics))))
+
+    async def every_mode():
+        try:
+            return await asyncio.gather(*(one(mode) for mode in modes))
+        finally:
+            for llm in {answer_llm, judge_llm}:
+                await llm.aclose()
+
+    done = asyncio.run(every_mode())
+    return Asked(passages, {m: a for m, (a, _) in zip(modes, done)}, {m: s for m, (_, s) in zip(modes, done)})

@@ -594,26 +594,18 @@ class Store:
         self._retry(lambda: tbl.update(where=f"id = {quote(run_id)}", values=values))
 
     def add_answer(self, a: Answer, replace: bool = False) -> None:
-        """Store an answer; with `replace`, in place of the one stored for its run, question and
-        mode (one commit: a crash leaves the old row or the new, never both or neither)."""
-        row = asdict(a)
-        row["passages"] = json.dumps([asdict(p) for p in a.passages])
-        row["text"], row["created_at"] = a.text, now()
-        tbl = self._table("answers", ANSWERS)
-        if replace:
-            _upsert(tbl, ["run_id", "question_id", "mode"], row)
-        else:
-            tbl.add([row])
+        self.add_answers([a], replace)
 
-    def add_answers(self, answers: list[Answer]) -> None:
-        """Many answers in one write (an imported run's): all of them land, or none."""
+    def add_answers(self, answers: list[Answer], replace: bool = False) -> None:
+        """Many answers in one commit: all of them land, or none. With `replace`, each in place of
+        the one stored for its run, question and mode (a crash leaves the old row or the new,
+        never both or neither)."""
         rows = []
         for a in answers:
             row = asdict(a)
             row["passages"], row["created_at"] = json.dumps([asdict(p) for p in a.passages]), now()
             rows.append(row)
-        if rows:
-            self._table("answers", ANSWERS).add(rows)
+        _write(self._table("answers", ANSWERS), ["run_id", "question_id", "mode"], rows, replace)
 
     def delete_run(self, run_id: str) -> None:
         """A run with its answers, scores and repeat judgings; the run row goes first so no half
@@ -633,25 +625,17 @@ class Store:
         return out
 
     def add_score(self, s: Score, replace: bool = False) -> None:
-        """Store a score; with `replace`, in place of the one stored for its run, question, mode
-        and metric."""
-        row = asdict(s)
-        row["details"], row["created_at"] = json.dumps(s.details), now()
-        tbl = self._table("scores", SCORES)
-        if replace:
-            _upsert(tbl, ["run_id", "question_id", "mode", "metric"], row)
-        else:
-            tbl.add([row])
+        self.add_scores([s], replace)
 
-    def add_scores(self, scores: list[Score]) -> None:
-        """Many scores in one write: all of them land, or none."""
+    def add_scores(self, scores: list[Score], replace: bool = False) -> None:
+        """Many scores in one commit: all of them land, or none; with `replace`, each in place of
+        the one stored for its run, question, mode and metric."""
         rows = []
-        for s in scores:
-            row = asdict(s)
-            row["details"], row["created_at"] = json.dumps(s.details), now()
+        for sc in scores:
+            row = asdict(sc)
+            row["details"], row["created_at"] = json.dumps(sc.details), now()
             rows.append(row)
-        if rows:
-            self._table("scores", SCORES).add(rows)
+        _write(self._table("scores", SCORES), ["run_id", "question_id", "mode", "metric"], rows, replace)
 
     def scores(self, run_id: str) -> list[Score]:
         out = []
@@ -797,8 +781,14 @@ def _job_row(job: Job) -> dict:
     return {**asdict(job), "command": json.dumps(list(job.command))}
 
 
-def _upsert(tbl, keys: list[str], row: dict) -> None:
-    tbl.merge_insert(keys).when_matched_update_all().when_not_matched_insert_all().execute([row])
+def _write(tbl, keys: list[str], rows: list[dict], replace: bool) -> None:
+    """Rows in one commit: appended, or with `replace` in place of those with the same keys."""
+    if not rows:
+        return
+    if replace:
+        tbl.merge_insert(keys).when_matched_update_all().when_not_matched_insert_all().execute(rows)
+    else:
+        tbl.add(rows)
 
 
 def _run_row(run: Run) -> dict:

@@ -38,6 +38,7 @@ class FaultServer:
         self.raw_body = b""  # what mode "raw" sends
         self.calls: Counter = Counter()
         self.times: list[float] = []
+        self.in_flight = self.peak = 0  # calls being served now, and the most at once since `set`
         self._rng = random.Random(0)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -51,6 +52,7 @@ class FaultServer:
             self._rng = random.Random(seed)
             self.calls = Counter()
             self.times = []
+            self.peak = self.in_flight
 
     def close(self):
         self._httpd.shutdown()
@@ -75,6 +77,11 @@ class FaultServer:
             self.calls[(side, fault)] += 1
             return fault
 
+    def _serving(self, delta: int) -> None:
+        with self._lock:
+            self.in_flight += delta
+            self.peak = max(self.peak, self.in_flight)
+
 
 def _handler(server: FaultServer):
     class Handler(BaseHTTPRequestHandler):
@@ -97,6 +104,13 @@ def _handler(server: FaultServer):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             side = "judge" if body.get("response_format") else "answer"
             fault = server._decide(side)
+            server._serving(+1)
+            try:
+                self._respond(body, fault)
+            finally:
+                server._serving(-1)
+
+        def _respond(self, body: dict, fault: str):
             time.sleep(server.delay_s)
             if fault == "reset":  # close without answering: SO_LINGER 0 sends a TCP reset
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -73,15 +73,30 @@ def lost(c: dict) -> int:
 
 # -- the backend: every failure classified, retried, and told in a sentence ------------------
 
+def call(llm, way: str):
+    """One call, made the synchronous way or on the async client (both must fail alike)."""
+    messages = [{"role": "user", "content": "hi"}]
+    if way == "sync":
+        return llm.complete(messages)
+
+    async def on_a_loop():
+        try:
+            return await llm.acomplete(messages)
+        finally:
+            await llm.aclose()
+    return asyncio.run(on_a_loop())
+
+
+@pytest.mark.parametrize("way", ["sync", "async"])
 @pytest.mark.parametrize("fault", [*FAULTS, "401", "400"])
-def test_every_endpoint_failure_is_classified_and_told_in_a_sentence(server, fault):
+def test_every_endpoint_failure_is_classified_and_told_in_a_sentence(server, fault, way):
     llm = get_llm(ModelConfig(backend="openai", model="m", base_url=server.url, **FAST))
     server.set(fault)
     if fault == "empty":  # an answer, if an empty one: the caller decides it is a final failure
-        assert llm.complete([{"role": "user", "content": "hi"}]).text == ""
+        assert call(llm, way).text == ""
         return
     with pytest.raises(ModelError) as caught:
-        llm.complete([{"role": "user", "content": "hi"}])
+        call(llm, way)
     e = caught.value
     message = str(e)
     assert isinstance(e, TransientModelError) == (fault != "400")
@@ -103,14 +118,15 @@ def test_every_endpoint_failure_is_classified_and_told_in_a_sentence(server, fau
                                   b'{"choices": [{"message": "hi"}]}', b'{"choices": [{"message": {"content": 5}}]}',
                                   b'{"choices": [{"message": {"content": "ok"}}], "usage": "lots"}',
                                   b'{"choices": [{"message": {"content": "ok"}}], "usage": {"prompt_tokens": "x"}}'])
-def test_a_malformed_chat_completion_is_a_transient_error_never_an_internal_one(server, body):
+@pytest.mark.parametrize("way", ["sync", "async"])
+def test_a_malformed_chat_completion_is_a_transient_error_never_an_internal_one(server, body, way):
     llm = get_llm(ModelConfig(backend="openai", model="m", base_url=server.url, **FAST))
     server.set("raw")
     server.raw_body = body
     with pytest.raises(TransientModelError, match=f"^{server.url} (sent a response without any choices|sent a chat "
                                                   "completion without a message|sent token counts that are not "
                                                   "numbers|answered with plain text instead of a chat completion)"):
-        llm.complete([{"role": "user", "content": "hi"}])
+        call(llm, way)
     assert server.total() == 2
 
 
@@ -320,3 +336,23 @@ def test_the_run_pages_show_an_incomplete_run_and_offer_resume(settings, store, 
     at.switch_page("pages/runs.py").run()
     assert not at.exception and not at.error
     assert at.selectbox(key="runs_resume_pick").options == [run.id]
+
+
+# -- concurrency: the setting's number of calls in flight, across questions and within one ------
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_run_keeps_as_many_calls_in_flight_as_the_setting_allows_and_no_more(server, ws, embedder, concurrency):
+    settings, store = ws
+    settings = dataclasses.replace(settings, concurrency=concurrency)
+    run = create_run(store, settings, "kb", "three")  # 3 questions x 2 modes: 6 answers, then their scores
+    server.set("ok")
+    server.delay_s = 0.1
+    try:
+        out = Executor(store, settings, embedder, run.id).execute()
+    finally:
+        server.delay_s = 0.0
+    assert out.run.status == "done"
+    assert server.total() == len(QUESTIONS) * 2 * CALLS_PER_ITEM
+    assert server.peak == concurrency
+    c = counts(store, run.id)
+    assert lost(c) == 0 and c["scored"] == c["scores"]

@@ -53,3 +53,25 @@ def test_an_unreachable_endpoint_is_a_clear_error():
     cfg = ModelConfig(backend="openai", model="m", base_url=f"http://127.0.0.1:{free_port()}/v1", timeout_s=5)
     with pytest.raises(ModelError, match="cannot reach http://127.0.0.1:"):
         get_llm(cfg).complete([{"role": "user", "content": "hi"}], max_tokens=4)
+
+
+def test_concurrent_calls_on_the_async_client(server):
+    """Several calls in flight at once on one async client (the server queues what it cannot
+    serve in parallel): each gets its own, well-formed answer."""
+    llm = get_llm(ModelConfig(backend="openai", model="smollm2", base_url=server))
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+
+    async def four_at_once():
+        try:
+            return await asyncio.gather(
+                *(llm.acomplete([{"role": "user", "content": f"Say the number {n}."}], max_tokens=12) for n in (1, 2)),
+                *(llm.acomplete([{"role": "user", "content": f"Give {n} as JSON."}], schema=schema, max_tokens=24)
+                  for n in (3, 4)))
+        finally:
+            await llm.aclose()
+
+    before = llm.calls
+    out = asyncio.run(four_at_once())
+    assert llm.calls == before + 4
+    assert all(c.text.strip() and c.completion_tokens > 0 for c in out)
+    assert all(isinstance(json.loads(c.text)["n"], int) for c in out[2:])

@@ -45,15 +45,17 @@ def test_a_crashed_run_resumes_without_recomputing(settings, store, embedder, kb
     with pytest.raises(RuntimeError):
         Executor(store, settings, embedder, run.id, FakeLLM(crashing_answer), FakeLLM(judge_reply)).execute()
     assert store.run(run.id).status == "failed"
+    # the four answers made before the crash are kept (questions run side by side, so which ones
+    # depends on timing); whatever is missing is done by the resume, nothing twice
     kept = {(a.question_id, a.mode) for a in store.answers(run.id)}
-    assert kept == {("q1", "llm_only"), ("q1", "rag"), ("q2", "llm_only"), ("q2", "rag")}
-    assert len(store.scores(run.id)) == 8
+    scored = len(store.scores(run.id))
+    assert 4 <= len(kept) < 8 and scored <= 2 * len(kept)
 
     answer_llm, judge_llm = FakeLLM(lambda m, s: "A cookie."), FakeLLM(judge_reply)
     out = Executor(store, settings, embedder, run.id, answer_llm, judge_llm).execute()
     assert out.run.status == "done"
-    assert answer_llm.calls == 4  # q3 and q4 in two modes, nothing of q1 and q2 again
-    assert (out.answered, out.scored) == (4, 8)
+    assert answer_llm.calls == 8 - len(kept)
+    assert (out.answered, out.scored) == (8 - len(kept), 16 - scored)
     assert len(store.answers(run.id)) == 8 and len(store.scores(run.id)) == 16
 
 
@@ -66,7 +68,7 @@ def test_cancel_stops_after_the_items_in_flight(settings, store, embedder, kb):
 
     out = Executor(store, settings, embedder, run.id, FakeLLM(answer_then_cancel), FakeLLM(judge_reply)).execute()
     assert out.run.status == "cancelled"
-    assert [a.question_id for a in store.answers(run.id)] == ["q1"]
+    assert len(store.answers(run.id)) == 1  # the one item in flight (concurrency 1), of q1 or q2
     out = Executor(store, settings, embedder, run.id, FakeLLM(lambda m, s: "A."), FakeLLM(judge_reply)).execute()
     assert out.run.status == "done" and len(store.answers(run.id)) == 4
 

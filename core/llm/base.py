@@ -1,6 +1,7 @@
 """The one interface every model backend implements."""
 from __future__ import annotations
 
+import asyncio
 import threading
 from abc import ABC, abstractmethod
 
@@ -40,10 +41,26 @@ class LLM(ABC):
             self.calls += 1
         return self._complete(messages, schema=schema, max_tokens=max_tokens, temperature=temperature)
 
+    async def acomplete(self, messages: Messages, *, schema: dict | None = None, max_tokens: int = 384,
+                        temperature: float = 0.0) -> Completion:
+        """`complete` for an event loop: many calls can be in flight at once (an endpoint's on
+        one async HTTP client; a local model's in a thread, one at a time)."""
+        with self._count_lock:
+            self.calls += 1
+        return await self._acomplete(messages, schema=schema, max_tokens=max_tokens, temperature=temperature)
+
     @abstractmethod
     def _complete(self, messages: Messages, *, schema: dict | None, max_tokens: int,
                   temperature: float) -> Completion:
         ...
+
+    async def _acomplete(self, messages: Messages, *, schema: dict | None, max_tokens: int,
+                         temperature: float) -> Completion:
+        return await asyncio.to_thread(self._complete, messages, schema=schema, max_tokens=max_tokens,
+                                       temperature=temperature)
+
+    async def aclose(self) -> None:
+        """Let go of what this event loop's calls opened (an endpoint's connections)."""
 
     def continuation_logprobs(self, messages: Messages, continuation: str) -> TokenLogprobs:
         """The log-probability of each token of `continuation` as the assistant's reply to

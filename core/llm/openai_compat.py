@@ -15,15 +15,17 @@ cannot be configured.
 """
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import os
 import re
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from pydantic import BaseModel
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 from tenacity.wait import wait_base
 
 from core.config import redact_url
@@ -57,13 +59,16 @@ class OpenAICompatLLM(LLM):
         self.timeout_s = timeout_s
         self.id = f"openai:{model}@{self.base_url}"
         key = os.environ.get(api_key_env) or "no-key"  # local servers accept any key
-        self._client = openai.OpenAI(base_url=base_url.rstrip("/"), api_key=key, timeout=timeout_s, max_retries=0)
-        self._retrying = Retrying(
+        self._connect = dict(base_url=base_url.rstrip("/"), api_key=key, timeout=timeout_s, max_retries=0)
+        self._client = openai.OpenAI(**self._connect)
+        self._aclients: dict = {}  # event loop -> its AsyncOpenAI client (an async client belongs to one loop)
+        retry = dict(
             retry=retry_if_exception(lambda e: isinstance(e, TransientModelError) and e.backoff),
             stop=stop_after_attempt(retries + 1),
             wait=_WaitRetryAfter(wait_exponential_jitter(multiplier=backoff_s, max=backoff_max_s, jitter=backoff_s / 2),
                                  cap=backoff_max_s),
             reraise=True)
+        self._retrying, self._aretrying = Retrying(**retry), AsyncRetrying(**retry)
         # Servers spell structured output two ways: OpenAI's json_schema, or llama.cpp-style
         # json_object with a schema. Start with the standard and remember what worked.
         self._schema_style = "json_schema"
@@ -71,13 +76,17 @@ class OpenAICompatLLM(LLM):
     def _complete(self, messages: Messages, *, schema, max_tokens, temperature) -> Completion:
         t0 = time.perf_counter()
         retrying = self._retrying.copy()  # its per-call statistics must not be shared between threads
-        try:
+        with _counting_tries(retrying):
             text, prompt_tokens, completion_tokens = retrying(self._attempt, messages, schema, max_tokens, temperature)
-        except TransientModelError as e:
-            tries = retrying.statistics.get("attempt_number", 1)
-            if tries > 1:
-                raise TransientModelError(f"{e} (tried {tries} times)", backoff=e.backoff) from None
-            raise
+        return Completion(text=text, model=self.id, prompt_tokens=prompt_tokens,
+                          completion_tokens=completion_tokens, latency_s=time.perf_counter() - t0)
+
+    async def _acomplete(self, messages: Messages, *, schema, max_tokens, temperature) -> Completion:
+        t0 = time.perf_counter()
+        retrying = self._aretrying.copy()  # its per-call statistics must not be shared between calls
+        with _counting_tries(retrying):
+            text, prompt_tokens, completion_tokens = await retrying(self._aattempt, messages, schema, max_tokens,
+                                                                    temperature)
         return Completion(text=text, model=self.id, prompt_tokens=prompt_tokens,
                           completion_tokens=completion_tokens, latency_s=time.perf_counter() - t0)
 
@@ -85,16 +94,63 @@ class OpenAICompatLLM(LLM):
         """One HTTP call, every failure converted into a ModelError."""
         import openai
 
-        try:
+        with self._converted():
             try:
-                r = self._create(messages, schema, max_tokens, temperature)
+                r = self._client.chat.completions.create(**self._request(messages, schema, max_tokens, temperature))
             except openai.APIStatusError as e:
-                # 400/422 from most servers; llama-cpp-python's answers 500 naming response_format
-                refused = e.status_code in (400, 422) or "response_format" in str(e.message)
-                if schema is None or self._schema_style != "json_schema" or not refused:
+                if not self._other_schema_style(e, schema):
                     raise
-                self._schema_style = "json_object"
-                r = self._create(messages, schema, max_tokens, temperature)
+                r = self._client.chat.completions.create(**self._request(messages, schema, max_tokens, temperature))
+        return self._read(r)
+
+    async def _aattempt(self, messages, schema, max_tokens, temperature) -> tuple[str, int, int]:
+        """`_attempt` on this event loop's async client."""
+        import openai
+
+        client = self._async_client()
+        with self._converted():
+            try:
+                r = await client.chat.completions.create(**self._request(messages, schema, max_tokens, temperature))
+            except openai.APIStatusError as e:
+                if not self._other_schema_style(e, schema):
+                    raise
+                r = await client.chat.completions.create(**self._request(messages, schema, max_tokens, temperature))
+        return self._read(r)
+
+    def _async_client(self):
+        """The running loop's async client, made on its first call: one connection pool per loop,
+        reused by every call on it (a client's connections cannot move to another loop)."""
+        import openai
+
+        loop = asyncio.get_running_loop()
+        client = self._aclients.get(loop)
+        if client is None:
+            self._aclients = {lp: c for lp, c in self._aclients.items() if not lp.is_closed()}
+            client = self._aclients[loop] = openai.AsyncOpenAI(**self._connect)
+        return client
+
+    async def aclose(self) -> None:
+        client = self._aclients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+
+    def _other_schema_style(self, e, schema) -> bool:
+        """Whether a refusal was of the json_schema style of structured output; if so, the
+        llama.cpp style is used from now on (and the call is made again)."""
+        # 400/422 from most servers; llama-cpp-python's answers 500 naming response_format
+        refused = e.status_code in (400, 422) or "response_format" in str(e.message)
+        if schema is None or self._schema_style != "json_schema" or not refused:
+            return False
+        self._schema_style = "json_object"
+        return True
+
+    @contextmanager
+    def _converted(self):
+        """Every failure of one HTTP call as the ModelError a user can read."""
+        import openai
+
+        try:
+            yield
         except openai.APITimeoutError:
             raise TransientModelError(f"{self.base_url} did not answer within {self.timeout_s:g} s (model "
                                       f"{self.model}); the TIMEOUT setting of this model sets the limit") from None
@@ -105,7 +161,6 @@ class OpenAICompatLLM(LLM):
         except (json.JSONDecodeError, openai.APIResponseValidationError):
             raise TransientModelError(f"{self.base_url} sent a response that is not valid JSON (model "
                                       f"{self.model})") from None
-        return self._read(r)
 
     def _status_error(self, e) -> ModelError:
         status, detail = e.status_code, _short(_scrub(_text_of(e)))
@@ -125,8 +180,14 @@ class OpenAICompatLLM(LLM):
         return ModelError(f"{self.base_url} refused the request ({status}) for model {self.model}: {detail}")
 
     def _connection_error(self, e) -> str:
-        cause = _scrub(str(e.__cause__ or "").strip())
-        if any(w in cause.lower() for w in ("disconnected", "reset", "closed")):
+        # the sync client names the cause at once; the async one wraps it in layers with empty messages
+        causes, x = [], e.__cause__
+        while x is not None and len(causes) < 8:
+            causes.append(x)
+            x = x.__cause__ or x.__context__
+        cause = _scrub(next((str(c).strip() for c in causes if str(c).strip()), ""))
+        if any(isinstance(c, ConnectionResetError) for c in causes) or \
+                any(w in cause.lower() for w in ("disconnected", "reset", "closed")):
             return f"{self.base_url} closed the connection without answering (model {self.model})"
         return f"cannot reach {self.base_url}: {cause or 'the connection failed'}"
 
@@ -153,14 +214,25 @@ class OpenAICompatLLM(LLM):
                                       f"{self.model})")
         return content or "", counts[0], counts[1]
 
-    def _create(self, messages, schema, max_tokens, temperature):
+    def _request(self, messages, schema, max_tokens, temperature) -> dict:
         kwargs = {}
         if schema is not None:
             kwargs["response_format"] = (
                 {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
                 if self._schema_style == "json_schema" else {"type": "json_object", "schema": schema})
-        return self._client.chat.completions.create(model=self.model, messages=messages, max_tokens=max_tokens,
-                                                    temperature=temperature, **kwargs)
+        return dict(model=self.model, messages=messages, max_tokens=max_tokens, temperature=temperature, **kwargs)
+
+
+@contextmanager
+def _counting_tries(retrying):
+    """A transient failure that outlived its retries says how many times it was tried."""
+    try:
+        yield
+    except TransientModelError as e:
+        tries = retrying.statistics.get("attempt_number", 1)
+        if tries > 1:
+            raise TransientModelError(f"{e} (tried {tries} times)", backoff=e.backoff) from None
+        raise
 
 
 class _WaitRetryAfter(wait_base):
