@@ -149,12 +149,13 @@ def test_junit_xml_has_one_testcase_per_metric_and_a_failure_per_failed_check():
 QUESTIONS = [f"How does feature {i} work?" for i in range(6)]
 
 
-def stored_run(store, run_id: str, rag: dict[str, list], top_k: int = 4, modes=MODES) -> str:
-    """A finished run of the six questions: LLM-only answers at 0.5, RAG answers scored `rag`."""
+def stored_run(store, run_id: str, rag: dict[str, list], top_k: int = 4, modes=MODES, status: str = "done",
+               judge: str = "endpoint:j") -> str:
+    """A run of the six questions: LLM-only answers at 0.5, RAG answers scored `rag`."""
     if not any(s["name"] == "six" for s in store.question_sets()):
         store.save_question_set("six", [Question(f"q{i}", q) for i, q in enumerate(QUESTIONS)])
-    store.create_run(Run(run_id, now(), "kb", "six", 1, modes, tuple(rag), "endpoint:m", "endpoint:j",
-                         top_k, "hybrid", status="done"))
+    store.create_run(Run(run_id, now(), "kb", "six", 1, modes, tuple(rag), "endpoint:m", judge,
+                         top_k, "hybrid", status=status))
     store.add_answers([Answer(run_id, f"q{i}", mode, q, f"answer {i}") for i, q in enumerate(QUESTIONS)
                        for mode in modes])
     store.add_scores([Score(run_id, f"q{i}", mode, metric, 0.5 if mode == "llm_only" else values[i])
@@ -201,10 +202,13 @@ def test_the_command_gates_the_mode_asked_for_and_only_significant_drops(store, 
     assert main(["gate", "cand", "--baseline", "base", "--mode", "llm_only"]) == 0  # 0.5 in both runs
     assert "LLM only answers" in capsys.readouterr().out
     noisy = [b - d for b, d in zip(BASE, NOISY_DROPS)]
-    stored_run(store, "noisy", {"faithfulness": noisy})
+    stored_run(store, "noisy", {"faithfulness": noisy}, status="incomplete", judge="endpoint:other")
     assert main(["gate", "noisy", "--baseline", "base"]) == 1
     assert main(["gate", "noisy", "--baseline", "base", "--require-significant"]) == 0
-    assert "but its interval includes no drop" in capsys.readouterr().out.splitlines()[-2]
+    out, err = capsys.readouterr()
+    assert "but its interval includes no drop" in out.splitlines()[-2]
+    assert "warning: run noisy is incomplete: its questions not scored yet are left out" in err
+    assert "warning: the runs were judged by different judges" in err
 
 
 def test_usage_errors_exit_2_and_a_failed_gate_1(runs, tmp_path, capsys):
