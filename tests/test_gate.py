@@ -10,7 +10,7 @@ import pytest
 from core import gate, stats
 from core.cli import main
 from core.errors import RagEvalError
-from core.models import METRICS, MODES, Answer, Question, Run, Score
+from core.models import MODES, Answer, Question, Run, Score
 from core.store import now
 from tests.test_cli import core
 
