@@ -12,6 +12,7 @@ import sys
 
 from core.config import load_settings
 from core.errors import RagEvalError
+from core.gate import MAX_DROP, MIN_PAIRS
 from core.models import METRICS, MODES
 
 
@@ -299,6 +300,67 @@ def cmd_show(args) -> int:
     return 0
 
 
+def cmd_gate(args) -> int:
+    """Gate run RUN against --baseline: one line per metric, JUnit XML for CI; exit 0 passed, 1 failed."""
+    from core import gate
+    from core.models import MODE_LABELS
+    from core.results import load
+    from core.runs import setup_differences
+
+    if args.run_id == args.baseline:
+        raise RagEvalError(f"run {args.run_id} is its own baseline: name another run with --baseline")
+    _, store = _context()
+    base, cand = (load(store, run_id, findings=False) for run_id in (args.baseline, args.run_id))
+    result = gate.decide(base.frame, cand.frame, args.limits, mode=args.mode, default_max_drop=args.max_drop,
+                         require_significant=args.require_significant, min_pairs=args.min_pairs)
+    for run in (base.run, cand.run):
+        if run.status != "done":
+            print(f"warning: run {run.id} is {run.status}: its questions not scored yet are left out", file=sys.stderr)
+    if base.run.judge_model != cand.run.judge_model:
+        print("warning: the runs were judged by different judges, so part of any drop may be the judges'",
+              file=sys.stderr)
+    if args.junit:
+        try:
+            with open(args.junit, "wb") as f:
+                f.write(gate.junit_xml(result, f"rag-eval gate: {cand.run.id} vs baseline {base.run.id}"))
+        except OSError as e:
+            raise RagEvalError(f"--junit {args.junit}: cannot write it ({e.strerror})") from None
+    differs = setup_differences(base.run, cand.run)
+    if args.json:
+        print(json.dumps({"candidate": cand.run.id, "baseline": base.run.id, **result.to_json(),
+                          "differences": [{"what": w, "baseline": x, "candidate": y} for w, x, y in differs]}))
+    else:
+        print(f"gate: run {cand.run.id} against baseline {base.run.id}, {MODE_LABELS[result.mode]} answers, "
+              f"{result.shared} shared questions; what differs: "
+              + ("; ".join(f"{w} {x} → {y}" for w, x, y in differs) if differs else "nothing in the setup"))
+        for c in result.checks:
+            print(c.line)
+        n = len(result.checks)
+        print(f"gate passed: {n} of {n} checks" if result.passed else f"gate failed: {result.failures} of {n} checks")
+    return 0 if result.passed else 1
+
+
+class _GateLimits(argparse.Action):
+    """`--metric M` gates M; `--max-drop D` sets the allowance of the metric named just before it,
+    or, before any `--metric`, of every metric that has none of its own."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if namespace.limits is None:
+            namespace.limits = {}
+        limits = namespace.limits
+        if option_string == "--metric":
+            if value in limits:
+                parser.error(f"--metric {value} is given twice")
+            limits[value] = None
+        elif not limits:
+            namespace.max_drop = value
+        else:
+            last = next(reversed(limits))
+            if limits[last] is not None:
+                parser.error(f"--max-drop is given twice for {last}")
+            limits[last] = value
+
+
 def cmd_report(args) -> int:
     from core.report import FORMATS, export_bytes, html_report
     from core.results import load
@@ -467,6 +529,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("run_id")
     s.add_argument("--out", required=True, help="FILE.html, FILE.csv, FILE.parquet or FILE.json")
     s.set_defaults(fn=cmd_report)
+
+    s = sub.add_parser("gate", help="fail (exit 1) when a run scores worse than a baseline run by more than allowed")
+    s.add_argument("run_id", metavar="RUN", help="the candidate run")
+    s.add_argument("--baseline", required=True, metavar="RUN", help="the run to compare with, on the questions both asked")
+    s.add_argument("--metric", choices=METRICS, action=_GateLimits, dest="limits",
+                   help="a metric to gate (repeatable; default: every metric both runs have)")
+    s.add_argument("--max-drop", type=float, action=_GateLimits, dest="limits", metavar="DROP",
+                   help="the drop (baseline mean − candidate mean) allowed for the --metric before it; "
+                        f"before any --metric, for every metric (default {MAX_DROP})")
+    s.set_defaults(max_drop=MAX_DROP)
+    s.add_argument("--mode", choices=MODES, default="rag", help="the answers gated (default: rag)")
+    s.add_argument("--require-significant", action="store_true",
+                   help="a drop over the allowance fails only when its 95%% interval excludes zero")
+    s.add_argument("--min-pairs", type=int, default=MIN_PAIRS, metavar="N",
+                   help=f"fewest questions scored in both runs for a check to be measured (default {MIN_PAIRS})")
+    s.add_argument("--junit", metavar="FILE.xml", help="also write the verdicts as JUnit XML")
+    s.add_argument("--json", action="store_true", help="print the verdicts as one JSON object")
+    s.set_defaults(fn=cmd_gate)
 
     s = sub.add_parser("rejudge", help="judge a run's answers again k times to measure the judge's own noise")
     s.add_argument("run_id")

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from core import charts, stats
+from core import charts, gate, stats
 from core.runs import setup_differences, status
 from core.models import METRIC_LABELS, MODE_LABELS
 from pages import ui
@@ -99,6 +99,21 @@ st.caption(f"{shared} questions in common, matched by their text; {MODE_LABELS[m
 for c in comps.values():
     st.markdown(f"**{ui.md(stats.headline(c, subject='Run B', against='compared with run A'))}**")
 st.plotly_chart(charts.differences(comps, title=f"run B − run A, {MODE_LABELS[mode]}"), width="stretch")
+
+if st.toggle("Gate run B against run A", key="runs_gate", help="What `python -m core gate` would decide in CI"):
+    c1, c2 = st.columns(2)
+    max_drop = c1.number_input("Max drop allowed", 0.0, 1.0, gate.MAX_DROP, 0.01, key="runs_gate_max_drop")
+    significant = c2.checkbox("Fail only when the interval excludes zero", key="runs_gate_significant")
+    with ui.guard("gate run B"):
+        verdict = gate.decide(res_a.frame, res_b.frame, mode=mode, default_max_drop=max_drop,
+                              require_significant=significant)
+        for c in verdict.checks:
+            icon = ":material/check_circle:" if c.passed else ":material/cancel:"
+            st.markdown(f"{icon} {ui.md(c.line)}")
+        flags = f" --max-drop {max_drop:g}" + (" --require-significant" if significant else "")
+        st.caption(f"The gate {'passes' if verdict.passed else 'fails'}: `python -m core gate {b_id} --baseline "
+                   f"{a_id} --mode {mode}{flags}` decides the same, exits {0 if verdict.passed else 1} and can "
+                   "write JUnit XML for CI.")
 
 metric = st.radio("Per question", metrics, format_func=METRIC_LABELS.get, horizontal=True, key="runs_metric")
 

@@ -211,6 +211,14 @@ def test_runs_page_compares_two_runs_on_shared_questions(finished_run, settings,
     assert sentence.startswith("**Run B lowered faithfulness compared with run A by 1\\.00")
     assert len(at.get("plotly_chart")) == 1
 
+    at.toggle(key="runs_gate").set_value(True).run()  # the regression gate, as `python -m core gate` decides
+    assert not at.exception and not at.error
+    checks = [m.value for m in at.markdown if "faithfulness\\:" in m.value or "answer\\_relevancy\\:" in m.value]
+    assert len(checks) == 2 and "FAIL faithfulness" in checks[0] and "PASS answer\\_relevancy" in checks[1]
+    assert any(c.value.startswith("The gate fails: `python -m core gate " + other.id) for c in at.caption)
+    at.number_input(key="runs_gate_max_drop").set_value(1.0).run()
+    assert any(c.value.startswith("The gate passes") and "--max-drop 1`" in c.value for c in at.caption)
+
 
 def test_report_page_offers_the_report_and_the_data(finished_run):
     at = render("pages/report.py")
