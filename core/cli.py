@@ -12,7 +12,7 @@ import sys
 
 from core.config import load_settings
 from core.errors import RagEvalError
-from core.models import METRICS, MODES
+from core.models import METRICS, MODES, REVIEW_VERDICTS
 
 
 def _progress_bar(desc: str):
@@ -272,6 +272,7 @@ def cmd_work(args) -> int:
 def cmd_show(args) -> int:
     from core.models import METRIC_LABELS, MODE_LABELS
     from core.results import RawJSON, counts_line, document, load
+    from core.reviews import sentences
 
     _, store = _context()
     res = load(store, args.run_id)
@@ -296,6 +297,22 @@ def cmd_show(args) -> int:
     for metric in r["metrics"]:
         if metric in res.trust:
             print(f"  judge check: {res.trust[metric]['sentence']}")
+        if metric in res.human_review:
+            for line in sentences(metric, res.human_review[metric]):
+                print(f"  people: {line}")
+    return 0
+
+
+def cmd_review(args) -> int:
+    """One person's review of one score: right, wrong, or their own score, with a note."""
+    from core.reviews import default_reviewer, review
+
+    _, store = _context()
+    r = review(store, args.run_id, args.question_id, args.mode, args.metric, verdict=args.verdict,
+               score=args.score, note=args.note, reviewer=args.reviewer or default_reviewer())
+    said = r.verdict or f"score {r.score:.2f}"
+    judged = "unscored" if r.judge_value is None else f"{r.judge_value:.2f}"
+    print(f"{r.reviewer}'s review of {r.question_id} {r.mode} {r.metric} (judge: {judged}) stored: {said}")
     return 0
 
 
@@ -462,6 +479,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("run_id")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_show)
+
+    s = sub.add_parser("review", help="review one score of a run: right, wrong, or your own score")
+    s.add_argument("run_id")
+    s.add_argument("question_id")
+    s.add_argument("mode", choices=MODES)
+    s.add_argument("metric")
+    said = s.add_mutually_exclusive_group(required=True)
+    said.add_argument("--verdict", choices=REVIEW_VERDICTS, help="right: you accept the judge's score; wrong: it is on the wrong side of 0.5 (a poor answer "
+                            "scored high or a good one low); to correct it otherwise, give --score")
+    said.add_argument("--score", type=float, help="your own score, 0 to 1")
+    s.add_argument("--note", default="")
+    s.add_argument("--reviewer", help="your name (default: RAGEVAL_REVIEWER, else USER)")
+    s.set_defaults(fn=cmd_review)
 
     s = sub.add_parser("report", help="write a run's report (.html) or its per-item results (.csv, .parquet, .json)")
     s.add_argument("run_id")
