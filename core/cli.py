@@ -486,8 +486,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("mode", choices=MODES)
     s.add_argument("metric")
     said = s.add_mutually_exclusive_group(required=True)
-    said.add_argument("--verdict", choices=REVIEW_VERDICTS, help="right: you accept the judge's score; wrong: it is on the wrong side of 0.5 (a poor answer "
-                            "scored high or a good one low); to correct it otherwise, give --score")
+    said.add_argument("--verdict", choices=REVIEW_VERDICTS,
+                      help="right: you accept the judge's score; wrong: it is on the wrong side of 0.5 (a poor "
+                           "answer scored high or a good one low); to correct it otherwise, give --score")
     said.add_argument("--score", type=float, help="your own score, 0 to 1")
     s.add_argument("--note", default="")
     s.add_argument("--reviewer", help="your name (default: RAGEVAL_REVIEWER, else USER)")

@@ -65,7 +65,8 @@ class RunResults:
     repeats: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_REPEAT_COLUMNS))
     findings: dict = field(default_factory=dict)  # core.stats.findings, when the run has both modes
     trust: dict = field(default_factory=dict)  # core.calibration.judge_trust of the run's judge
-    reviews: pd.DataFrame = field(default_factory=pd.DataFrame)  # core.reviews.frame: people's reviews
+    # core.reviews.frame: people's reviews, with what each says
+    reviews: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=reviews.FRAME_COLUMNS))
     human_review: dict = field(default_factory=dict)  # core.reviews.figures: the judge against people
 
     @property

@@ -40,6 +40,7 @@ MIN_REVIEWED = 20  # questions with a human value in both modes before the corre
 MAX_NOTE = 5_000
 MAX_REVIEWER = 100
 COLUMNS = ["question_id", "mode", "metric", "reviewer", "verdict", "score", "judge_value", "note", "created_at"]
+FRAME_COLUMNS = COLUMNS + ["human_high", "human_value"]  # `frame`: what each review says, for the figures
 
 
 def default_reviewer() -> str:
@@ -106,7 +107,7 @@ def frame(store: Store, run_id: str) -> pd.DataFrame:
     saw_high = df["judge_value"] >= 0.5
     df["human_high"] = np.where(own, df["score"] >= 0.5, np.where(df["verdict"] == "right", saw_high, ~saw_high))
     df["human_value"] = df["score"].where(own, df["judge_value"].where(df["verdict"] == "right"))
-    return df
+    return df[FRAME_COLUMNS]
 
 
 def figures(scores: pd.DataFrame, reviews: pd.DataFrame, metrics, both_modes: bool) -> dict[str, dict]:

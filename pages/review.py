@@ -38,8 +38,9 @@ def score_form(res, question_id: str, mode: str, metric: str, judge_value: float
             choice = st.radio("Verdict", options, horizontal=True, key=f"{key}_verdict",
                               help="right: you accept the judge's score; wrong: it is on the wrong side of 0.5; "
                                    "own score: what you would give")
-            own = st.number_input(f"Your score (with “{OWN}”)", 0.0, 1.0, 0.5 if judge_value is None else judge_value,
-                                  0.05, format="%.2f", key=f"{key}_score")
+            start = 0.5 if judge_value is None else judge_value
+            own = st.number_input(f"Your score (with “{OWN}”)", 0.0, 1.0, start, 0.05, format="%.2f",
+                                  key=f"{key}_score")
             note = st.text_area("Note", key=f"{key}_note", max_chars=MAX_NOTE, height=68)
             if st.form_submit_button("Save review", icon=":material/rate_review:", key=f"{key}_save"):
                 with ui.guard("review"):
