@@ -12,7 +12,8 @@ import sys
 
 from core.config import load_settings
 from core.errors import RagEvalError
-from core.models import METRICS, MODES, REVIEW_VERDICTS
+from core.models import METRICS, MODES
+from core.models import REVIEW_VERDICTS
 
 
 def _progress_bar(desc: str):
@@ -303,19 +304,6 @@ def cmd_show(args) -> int:
     return 0
 
 
-def cmd_review(args) -> int:
-    """One person's review of one score: right, wrong, or their own score, with a note."""
-    from core.reviews import default_reviewer, review
-
-    _, store = _context()
-    r = review(store, args.run_id, args.question_id, args.mode, args.metric, verdict=args.verdict,
-               score=args.score, note=args.note, reviewer=args.reviewer or default_reviewer())
-    said = r.verdict or f"score {r.score:.2f}"
-    judged = "unscored" if r.judge_value is None else f"{r.judge_value:.2f}"
-    print(f"{r.reviewer}'s review of {r.question_id} {r.mode} {r.metric} (judge: {judged}) stored: {said}")
-    return 0
-
-
 def cmd_report(args) -> int:
     from core.report import FORMATS, export_bytes, html_report
     from core.results import load
@@ -349,6 +337,19 @@ def cmd_rejudge(args) -> int:
         bar.close()
     print(f"run {args.run_id}: {n} repeat judgings made; `python -m core show {args.run_id}` shows the judge's noise",
           file=sys.stderr)
+    return 0
+
+
+def cmd_review(args) -> int:
+    """One person's review of one score: right, wrong, or their own score, with a note."""
+    from core.reviews import default_reviewer, review
+
+    _, store = _context()
+    r = review(store, args.run_id, args.question_id, args.mode, args.metric, verdict=args.verdict,
+               score=args.score, note=args.note, reviewer=args.reviewer or default_reviewer())
+    said = r.verdict or f"score {r.score:.2f}"
+    judged = "unscored" if r.judge_value is None else f"{r.judge_value:.2f}"
+    print(f"{r.reviewer}'s review of {r.question_id} {r.mode} {r.metric} (judge: {judged}) stored: {said}")
     return 0
 
 
@@ -480,6 +481,18 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_show)
 
+    s = sub.add_parser("report", help="write a run's report (.html) or its per-item results (.csv, .parquet, .json)")
+    s.add_argument("run_id")
+    s.add_argument("--out", required=True, help="FILE.html, FILE.csv, FILE.parquet or FILE.json")
+    s.set_defaults(fn=cmd_report)
+
+    s = sub.add_parser("rejudge", help="judge a run's answers again k times to measure the judge's own noise")
+    s.add_argument("run_id")
+    s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--temperature", type=float, default=0.7, help="above 0, so each repeat is a fresh sample")
+    s.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), help="only these metrics (default: the run's)")
+    s.set_defaults(fn=cmd_rejudge)
+
     s = sub.add_parser("review", help="review one score of a run: right, wrong, or your own score")
     s.add_argument("run_id")
     s.add_argument("question_id")
@@ -493,18 +506,6 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--note", default="")
     s.add_argument("--reviewer", help="your name (default: RAGEVAL_REVIEWER, else USER)")
     s.set_defaults(fn=cmd_review)
-
-    s = sub.add_parser("report", help="write a run's report (.html) or its per-item results (.csv, .parquet, .json)")
-    s.add_argument("run_id")
-    s.add_argument("--out", required=True, help="FILE.html, FILE.csv, FILE.parquet or FILE.json")
-    s.set_defaults(fn=cmd_report)
-
-    s = sub.add_parser("rejudge", help="judge a run's answers again k times to measure the judge's own noise")
-    s.add_argument("run_id")
-    s.add_argument("--repeats", type=int, default=3)
-    s.add_argument("--temperature", type=float, default=0.7, help="above 0, so each repeat is a fresh sample")
-    s.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), help="only these metrics (default: the run's)")
-    s.set_defaults(fn=cmd_rejudge)
 
     s = sub.add_parser("runs", help="list runs")
     s.add_argument("--json", action="store_true")
