@@ -14,6 +14,7 @@ from core.config import load_settings
 from core.errors import RagEvalError
 from core.gate import MAX_DROP, MIN_PAIRS
 from core.models import METRICS, MODES
+from core.models import REVIEW_VERDICTS
 
 
 def _progress_bar(desc: str):
@@ -273,6 +274,7 @@ def cmd_work(args) -> int:
 def cmd_show(args) -> int:
     from core.models import METRIC_LABELS, MODE_LABELS
     from core.results import RawJSON, counts_line, document, load
+    from core.reviews import sentences
 
     _, store = _context()
     res = load(store, args.run_id)
@@ -297,6 +299,9 @@ def cmd_show(args) -> int:
     for metric in r["metrics"]:
         if metric in res.trust:
             print(f"  judge check: {res.trust[metric]['sentence']}")
+        if metric in res.human_review:
+            for line in sentences(metric, res.human_review[metric]):
+                print(f"  people: {line}")
     return 0
 
 
@@ -394,6 +399,19 @@ def cmd_rejudge(args) -> int:
         bar.close()
     print(f"run {args.run_id}: {n} repeat judgings made; `python -m core show {args.run_id}` shows the judge's noise",
           file=sys.stderr)
+    return 0
+
+
+def cmd_review(args) -> int:
+    """One person's review of one score: right, wrong, or their own score, with a note."""
+    from core.reviews import default_reviewer, review
+
+    _, store = _context()
+    r = review(store, args.run_id, args.question_id, args.mode, args.metric, verdict=args.verdict,
+               score=args.score, note=args.note, reviewer=args.reviewer or default_reviewer())
+    said = r.verdict or f"score {r.score:.2f}"
+    judged = "unscored" if r.judge_value is None else f"{r.judge_value:.2f}"
+    print(f"{r.reviewer}'s review of {r.question_id} {r.mode} {r.metric} (judge: {judged}) stored: {said}")
     return 0
 
 
@@ -554,6 +572,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--temperature", type=float, default=0.7, help="above 0, so each repeat is a fresh sample")
     s.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), help="only these metrics (default: the run's)")
     s.set_defaults(fn=cmd_rejudge)
+
+    s = sub.add_parser("review", help="review one score of a run: right, wrong, or your own score")
+    s.add_argument("run_id")
+    s.add_argument("question_id")
+    s.add_argument("mode", choices=MODES)
+    s.add_argument("metric")
+    said = s.add_mutually_exclusive_group(required=True)
+    said.add_argument("--verdict", choices=REVIEW_VERDICTS,
+                      help="right: you accept the judge's score; wrong: it is on the wrong side of 0.5 (a poor "
+                           "answer scored high or a good one low); to correct it otherwise, give --score")
+    said.add_argument("--score", type=float, help="your own score, 0 to 1")
+    s.add_argument("--note", default="")
+    s.add_argument("--reviewer", help="your name (default: RAGEVAL_REVIEWER, else USER)")
+    s.set_defaults(fn=cmd_review)
 
     s = sub.add_parser("runs", help="list runs")
     s.add_argument("--json", action="store_true")

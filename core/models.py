@@ -8,6 +8,7 @@ MODES = ("llm_only", "rag")
 MODE_LABELS = {"llm_only": "LLM only", "rag": "LLM + RAG"}
 METRICS = ("faithfulness", "answer_relevancy")
 METRIC_LABELS = {"faithfulness": "Faithfulness", "answer_relevancy": "Answer relevancy"}
+REVIEW_VERDICTS = ("right", "wrong")  # a person's verdict on a judge's score (Review)
 
 
 @dataclass(frozen=True)
@@ -249,3 +250,30 @@ class JudgeCheck:
     items: int  # calibration items scored (a --limit makes this fewer than the set holds)
     seconds: float  # wall-clock time of the whole check
     scores: tuple[dict, ...]  # {"item", "answer", "metric", "value", "reason"}; value None = unscored
+
+
+@dataclass(frozen=True)
+class Review:
+    """One person's review of one score: marked right or wrong, or given their own score, with a note."""
+
+    run_id: str
+    question_id: str
+    mode: str
+    metric: str
+    reviewer: str
+    verdict: str = ""  # "right" or "wrong"; "" when the person gave their own score instead
+    score: float | None = None  # the person's own score in [0, 1]
+    judge_value: float | None = None  # the judge's score the person saw: a verdict is about that value
+    note: str = ""
+    created_at: str = ""
+
+    def __post_init__(self):
+        if (self.verdict == "") == (self.score is None):
+            raise ValueError("a review is either a verdict (right / wrong) or the person's own score")
+        if self.verdict and self.verdict not in REVIEW_VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} is not one of {', '.join(REVIEW_VERDICTS)}")
+        if self.verdict and self.judge_value is None:
+            raise ValueError("only a score the judge gave can be marked right or wrong")
+        if self.score is not None and not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"score {self.score} is outside [0, 1]")
+

@@ -17,6 +17,7 @@ from core.export import csv_bytes
 from core.models import METRIC_LABELS, MODE_LABELS
 from core.results import RawJSON, RunResults, document, items_frame
 from core.results import items as read_items
+from core.reviews import sentences
 from core.store import Store
 
 EXAMPLES = 3  # best and worst questions shown side by side
@@ -65,7 +66,8 @@ def html_report(store: Store, res: RunResults) -> str:
         if df["category"].ne("").any():
             figures.append(charts.category_differences(stats.by_category(df, metrics)))
     figures += [charts.distributions(df), charts.scatter(df)]
-    parts = [_setup(run), _headline(findings, both), _trust(res.trust, metrics), "<h2>Charts</h2>"]
+    parts = [_setup(run), _headline(findings, both), _trust(res.trust, metrics), _people(res.human_review),
+             "<h2>Charts</h2>"]
     parts += [f'<div class="chart">{f.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG)}</div>'
               for f in figures]
     if both:
@@ -134,6 +136,15 @@ def _trust(trust: dict, metrics: list[str]) -> str:
         if m in trust:
             out.append(f'<p class="{"note" if trust[m]["trusted"] else "warn"}">{_e(trust_line(m, trust[m]))}</p>')
     return "".join(out)
+
+
+def _people(human_review: dict) -> str:
+    """How the judge agreed with the people who reviewed its scores, and the human-corrected
+    difference (core.reviews); nothing when no one reviewed a score."""
+    if not any(f["n_reviews"] for f in human_review.values()):
+        return ""
+    lines = [line for metric, f in human_review.items() for line in sentences(metric, f)]
+    return "<h2>The judge against people</h2>" + "".join(f'<p class="note">{_e(line)}</p>' for line in lines)
 
 
 def _examples(store: Store, res: RunResults, metrics: list[str]) -> str:

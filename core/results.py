@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from core import reviews
 from core.models import Run
 from core.store import Store
 
@@ -64,6 +65,9 @@ class RunResults:
     repeats: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_REPEAT_COLUMNS))
     findings: dict = field(default_factory=dict)  # core.stats.findings, when the run has both modes
     trust: dict = field(default_factory=dict)  # core.calibration.judge_trust of the run's judge
+    # core.reviews.frame: people's reviews, with what each says
+    reviews: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=reviews.FRAME_COLUMNS))
+    human_review: dict = field(default_factory=dict)  # core.reviews.figures: the judge against people
 
     @property
     def both_modes(self) -> bool:
@@ -126,13 +130,15 @@ def load(store: Store, run_id: str, *, findings: bool = True) -> RunResults:
     scores = scores.drop_duplicates(["question_id", "mode", "metric"], keep="last")
     scores["retryable"] = scores["retryable"].fillna(False).astype(bool)
     frame, figures, counts = _tidy(run, questions, answers, scores)
-    res = RunResults(run, questions, answers, frame, figures, counts, len(questions) * len(run.modes))
+    res = RunResults(run, questions, answers, frame, figures, counts, len(questions) * len(run.modes),
+                     reviews=reviews.frame(store, run_id))
     if findings:
         from core import stats
         from core.calibration import judge_trust
 
         res.repeats = repeats_frame(store, run_id)
         res.trust = judge_trust(store, run)
+        res.human_review = reviews.figures(frame, res.reviews, run.metrics, res.both_modes)
         if res.both_modes:
             res.findings = stats.findings(frame, list(run.metrics), res.repeats)
     return res
@@ -254,19 +260,28 @@ def summary_json(store: Store, run_id: str) -> dict:
 
 
 def document(store: Store, res: RunResults, raw: RawJSON | None = None, findings: bool = True) -> dict:
-    """`summary_json` of results already read; with `findings` (read with them), also the comparison,
-    the findings in words and the judge's calibration: the one shape `show --json` prints and
-    the JSON export writes (README, "The JSON of a run")."""
+    """`summary_json` of results already read, with people's reviews; with `findings` (read with
+    them), also the comparison, the findings in words, the judge's calibration and its agreement
+    with people: the one shape `show --json` prints and the JSON export writes (README, "The
+    JSON of a run")."""
     doc = {"run_id": res.run.id, "run": res.run_json(), "modes": res.modes_json(),
            "items": items(store, res.run, res.questions, raw=raw), "progress": {"done": res.done, "total": res.total},
-           "counts": res.counts}
+           "counts": res.counts, "reviews": reviews_json(res.reviews)}
     if findings:
         # RAG minus LLM only, per metric, over the questions scored in both modes
         doc["comparison"] = {m: f["comparison"] for m, f in res.findings.items()}
         doc["findings"] = {m: {k: f[k] for k in ("sentence", "judge_noise", "noise_sentence")}
                            for m, f in res.findings.items()}
         doc["calibration"] = res.trust  # how the run's judge did on the calibration set, per metric
+        doc["human_review"] = res.human_review  # how it agrees with people on this run, per metric
     return doc
+
+
+def reviews_json(df: pd.DataFrame) -> list[dict]:
+    """People's reviews as records (their stored columns); a missing number (a verdict's score,
+    an unscored judge value) is null."""
+    out = df[[c for c in reviews.COLUMNS if c in df.columns]].astype(object)
+    return out.where(out.notna(), None).to_dict("records")
 
 
 def _cost(a: dict) -> dict:
@@ -327,4 +342,17 @@ def items_frame(store: Store, res: RunResults) -> pd.DataFrame:
         rows[metric] = f["value"].to_numpy()
         # an item without its answer has no score either: the export says "not scored yet" for both
         rows[f"{metric}_unscored_reason"] = np.where(has, f["reason"].to_numpy(dtype=object), NOT_SCORED)
+    return _with_reviews(rows, res)
+
+
+def _with_reviews(rows: pd.DataFrame, res: RunResults) -> pd.DataFrame:
+    """The export rows with, per metric, the human value people gave each score (`METRIC_human`,
+    core.reviews.human_values) and its reviews as JSON text (`METRIC_reviews`, "" when none)."""
+    at = list(zip(rows["question_id"], rows["mode"]))
+    for metric in res.run.metrics:
+        r = res.reviews[res.reviews["metric"] == metric]
+        human = reviews.human_values(r)["value"].droplevel("metric").to_dict()
+        texts = {k: json.dumps(reviews_json(g), ensure_ascii=False) for k, g in r.groupby(["question_id", "mode"])}
+        rows[f"{metric}_human"] = [human.get(k, np.nan) for k in at]
+        rows[f"{metric}_reviews"] = [texts.get(k, "") for k in at]
     return rows

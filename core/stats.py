@@ -327,3 +327,77 @@ def findings(df: pd.DataFrame, metrics, repeats: pd.DataFrame | None = None) -> 
         out[metric] = {"comparison": c.to_json(), "sentence": headline(c), "judge_noise": noise,
                        "noise_sentence": noise_sentence(c, noise, k)}
     return out
+
+
+# -- the judge against people (core/reviews.py joins the reviews to the scores) ----------------
+def agreement(judge_high, human_high) -> dict:
+    """How often the judge and people put a score on the same side of 0.5: n, agreements,
+    accuracy and Cohen's κ over the two binary labels (scikit-learn). κ is None when it is
+    undefined: both gave every score the same label, so chance agreement is already 1."""
+    from sklearn.metrics import cohen_kappa_score
+
+    j, h = np.asarray(judge_high, dtype=bool), np.asarray(human_high, dtype=bool)
+    n, agree = len(j), int((j == h).sum())
+    if n == 0:
+        return {"n": 0, "agree": 0, "accuracy": None, "kappa": None}
+    one_label = bool((j == j[0]).all() and (h == j[0]).all())
+    kappa = None if one_label else float(cohen_kappa_score(j, h, labels=[False, True]))
+    return {"n": n, "agree": agree, "accuracy": agree / n, "kappa": kappa}
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """The human-corrected (prediction-powered) estimate of a mean, beside the judge's mean
+    and the estimate from the reviewed items alone."""
+
+    estimate: float
+    ci_low: float  # 95% normal interval
+    ci_high: float
+    n_reviewed: int  # items with a human value
+    n_total: int  # items the judge scored
+    judge_mean: float  # the judge's mean over all items: what the estimate corrects
+    rectifier: float  # the mean judge error on the reviewed items (human − judge)
+    reviewed_mean: float  # the human mean over the reviewed items alone, and its classical interval
+    reviewed_ci_low: float
+    reviewed_ci_high: float
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def ppi_mean(judge, human, alpha: float = ALPHA) -> Corrected:
+    """Prediction-powered inference for a mean (Angelopoulos, Bates, Fannjiang, Jordan & Zrnic,
+    "Prediction-powered inference", Science 2023): the judge's values on all N items, corrected
+    by the judge's mean error on the n items people reviewed (`human`: NaN where not reviewed).
+
+        θ̂ = mean(judge over all N) + mean(human − judge over the n reviewed)
+
+    The paper takes the judge's mean over unlabelled items only; here it runs over all N, the
+    reviewed ones included, so that θ̂ is the human mean when every item is reviewed. θ̂ is
+    then mean_L(human − λ·judge) + λ·mean_U(judge) with λ = (N − n)/N over the n reviewed (L)
+    and the N − n others (U), independent parts whose variances add (PPI++'s mean estimator,
+    Angelopoulos, Duchi & Zrnic 2023, at that λ):
+
+        Var θ̂ = Var_L(human − λ·judge)/n + λ²·Var(judge)/(N − n)
+
+    with Var(judge) estimated over all N. The interval is normal, as in the paper. It assumes
+    the reviewed items are a random sample of the N (not chosen for being surprising)."""
+    judge, human = np.asarray(judge, dtype=float), np.asarray(human, dtype=float)
+    if judge.shape != human.shape or np.isnan(judge).any():
+        raise ValueError("judge needs a value for every item, human one per item (NaN: not reviewed)")
+    reviewed = ~np.isnan(human)
+    big_n, n = len(judge), int(reviewed.sum())
+    if n < 2:
+        raise ValueError("the corrected estimate needs at least 2 reviewed items")
+    lam = (big_n - n) / big_n
+    f_l, h_l = judge[reviewed], human[reviewed]
+    rectifier = float((h_l - f_l).mean())
+    estimate = float(judge.mean()) + rectifier
+    var = np.var(h_l - lam * f_l, ddof=1) / n
+    if big_n > n:
+        var += lam ** 2 * np.var(judge, ddof=1) / (big_n - n)
+    z = float(ndtri(1 - alpha / 2))
+    half = z * math.sqrt(var)
+    h_mean, h_half = float(h_l.mean()), z * float(np.std(h_l, ddof=1)) / math.sqrt(n)
+    return Corrected(estimate, estimate - half, estimate + half, n, big_n, float(judge.mean()), rectifier,
+                     h_mean, h_mean - h_half, h_mean + h_half)

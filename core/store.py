@@ -8,6 +8,8 @@ Tables
     answers         one row per (run, question, mode), written as each completes
     scores          one row per (run, question, mode, metric), written as each completes
     judge_repeats   extra judgings of a run's answers, to measure the judge's own noise
+    reviews         people's reviews of a run's scores, one per (run, question, mode, metric,
+                    reviewer); a re-score replaces scores, never reviews
     judge_checks    one row per calibration check of a judge, keyed by the judge's identity
     jobs            one row per long task and target (a run's execution, a re-judging): who
                     holds it, its heartbeat and cancel flag (core/jobs.py)
@@ -34,7 +36,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from core.errors import ConfigError, NotFoundError, RagEvalError
-from core.models import Answer, Job, Passage, Question, QuestionSet, Run, Score, VectorIndex
+from core.models import Answer, Job, Passage, Question, QuestionSet, Review, Run, Score, VectorIndex
 
 KB_PREFIX = "kb_"
 
@@ -91,6 +93,12 @@ REPEATS = pa.schema([
     ("repeat", pa.int32()), ("temperature", pa.float64()), ("value", pa.float64()), ("reason", pa.string()),
     ("judge", pa.string()), ("created_at", pa.string()),
 ])
+REVIEWS = pa.schema([
+    ("run_id", pa.string()), ("question_id", pa.string()), ("mode", pa.string()), ("metric", pa.string()),
+    ("reviewer", pa.string()), ("verdict", pa.string()), ("score", pa.float64()), ("judge_value", pa.float64()),
+    ("note", pa.string()), ("created_at", pa.string()),
+])
+REVIEW_KEY = ["run_id", "question_id", "mode", "metric", "reviewer"]
 LOCK_ROW = "lock:jobs"  # held while a job's row is made
 QUESTION_SETS_LOCK = "lock:question-sets"  # held while a question-set version is allocated
 LOCK_ROWS = (LOCK_ROW, QUESTION_SETS_LOCK)
@@ -608,11 +616,12 @@ class Store:
         _write(self._table("answers", ANSWERS), ["run_id", "question_id", "mode"], rows, replace)
 
     def delete_run(self, run_id: str) -> None:
-        """A run with its answers, scores and repeat judgings; the run row goes first so no half
-        run is ever listed."""
+        """A run with its answers, scores, repeat judgings and reviews; the run row goes first so
+        no half run is ever listed."""
         self.run(run_id)
         self._retry(lambda: self._table("runs", RUNS).delete(f"id = {quote(run_id)}"))
-        for name, schema in (("answers", ANSWERS), ("scores", SCORES), ("judge_repeats", REPEATS)):
+        for name, schema in (("answers", ANSWERS), ("scores", SCORES), ("judge_repeats", REPEATS),
+                             ("reviews", REVIEWS)):
             self._table(name, schema).delete(f"run_id = {quote(run_id)}")
 
     def answers(self, run_id: str) -> list[Answer]:
@@ -649,9 +658,9 @@ class Store:
     # -- columnar reads of a run (pages, reports and exports read these, not per-row objects) --
     def run_columns(self, name: str, run_id: str, columns: list[str] | dict[str, str] | None = None,
                     question_ids: list[str] | None = None) -> pa.Table:
-        """Columns of one run's rows of "answers", "scores" or "judge_repeats" as one Arrow
-        table, filtered in the query (and to some questions when `question_ids` is given)."""
-        schema = {"answers": ANSWERS, "scores": SCORES, "judge_repeats": REPEATS}[name]
+        """Columns of one run's rows of "answers", "scores", "judge_repeats" or "reviews" as one
+        Arrow table, filtered in the query (and to some questions when `question_ids` is given)."""
+        schema = {"answers": ANSWERS, "scores": SCORES, "judge_repeats": REPEATS, "reviews": REVIEWS}[name]
         where = f"run_id = {quote(run_id)}"
         if question_ids is not None:
             where += f" AND question_id IN ({', '.join(quote(q) for q in question_ids) or quote('')})"
@@ -668,12 +677,14 @@ class Store:
         return t.sort_by("position")
 
     def run_counts(self, run_id: str) -> tuple[int, ...]:
-        """Rows a run has in answers, scores and judge_repeats, and judge checks stored: with the
-        run's status, enough to tell whether a cached read of its results is still current."""
+        """Rows a run has in answers, scores and judge_repeats, judge checks stored, and the run's
+        reviews table version (a review replaced in place keeps the count): with the run's status,
+        enough to tell whether a cached read of its results is still current."""
         where = f"run_id = {quote(run_id)}"
         return (self._table("answers", ANSWERS).count_rows(where), self._table("scores", SCORES).count_rows(where),
                 self._table("judge_repeats", REPEATS).count_rows(where),
-                self._table("judge_checks", JUDGE_CHECKS).count_rows())
+                self._table("judge_checks", JUDGE_CHECKS).count_rows(),
+                self._table("reviews", REVIEWS).version)
 
     def delete_scores(self, run_id: str) -> None:
         self._table("scores", SCORES).delete(f"run_id = {quote(run_id)}")
@@ -688,6 +699,21 @@ class Store:
         """The extra judgings of a run's answers: question_id, mode, metric, repeat, value, reason, ..."""
         return self._rows("judge_repeats", REPEATS, f"run_id = {quote(run_id)}")
 
+    # -- reviews (a person's verdict on a score; core/reviews.py) -----------------------------
+    def put_review(self, r: Review) -> None:
+        """Store a review in place of the one this reviewer gave the same score before, if any.
+        Scores are deleted and rewritten by a re-score; reviews live in their own table, so
+        they survive it."""
+        tbl = self._table("reviews", REVIEWS)
+        row = pa.Table.from_pylist([asdict(r)], schema=REVIEWS)  # typed: a None score is a null float
+        self._retry(lambda: tbl.merge_insert(REVIEW_KEY).when_matched_update_all().when_not_matched_insert_all()
+                    .execute(row))
+
+    def reviews(self, run_id: str) -> list[Review]:
+        """A run's reviews, oldest first."""
+        rows = self._rows("reviews", REVIEWS, f"run_id = {quote(run_id)}")
+        out = [Review(**{**r, "score": _number(r["score"]), "judge_value": _number(r["judge_value"])}) for r in rows]
+        return sorted(out, key=lambda r: r.created_at)
 
     # -- judge checks (appended: the calibration of a judge, keyed by its identity) -------
     def add_judge_check(self, check) -> None:
@@ -789,6 +815,11 @@ def _write(tbl, keys: list[str], rows: list[dict], replace: bool) -> None:
         tbl.merge_insert(keys).when_matched_update_all().when_not_matched_insert_all().execute(rows)
     else:
         tbl.add(rows)
+
+
+def _number(value) -> float | None:
+    """A nullable float column's value: None for null (Arrow) or NaN."""
+    return None if value is None or value != value else float(value)
 
 
 def _run_row(run: Run) -> dict:

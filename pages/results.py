@@ -5,7 +5,7 @@ import streamlit as st
 from core import charts, stats
 from core.models import METRIC_LABELS, MODE_LABELS
 from core.results import item
-from pages import judge_noise, ui
+from pages import judge_noise, review, ui
 
 QUESTION_CHOICES = 500  # past this many questions the drill-down offers the matches of a search
 
@@ -47,6 +47,7 @@ if res.both_modes:
                f"Holm-corrected across the metrics; changes within ±{stats.TIE_MARGIN:.2f} count as ties. "
                "Questions unscored in either mode are left out and counted.")
     judge_noise.section(res)
+review.agreement_section(res)
 
 # -- charts: only the open tab is built and sent --------------------------------------------
 metrics = list(run.metrics)
@@ -144,6 +145,7 @@ st.text(shown["question"])
 if shown.get("reference"):
     st.markdown("**Reference answer**")
     st.text(shown["reference"])
+review.reviewer_input()
 answer_cols = st.columns(len(run.modes))
 for col, mode in zip(answer_cols, run.modes):
     a = shown.get(mode)
@@ -175,6 +177,8 @@ for col, mode in zip(answer_cols, run.modes):
             if details.get("generated_questions"):
                 st.caption("Questions the judge generated from this answer:")
                 st.dataframe(pd.DataFrame(details["generated_questions"]), hide_index=True, width="stretch")
+            if "judge" in sc:  # a stored score (one not there yet has only a value and a reason)
+                review.score_form(res, qid, mode, metric_name, sc["value"])
 
 rag = shown.get("rag")
 passages = (rag or {}).get("passages") or []

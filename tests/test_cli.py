@@ -40,3 +40,31 @@ def test_errors_are_one_line_without_traceback(tmp_path):
         assert "Traceback" not in p.stderr
     p = core(tmp_path / "home", "questions", "list", "--json")
     assert [s["name"] for s in json.loads(p.stdout)] == ["default"]  # nothing of the bad file was stored
+
+
+def test_review_a_score_and_see_it_in_show(settings, store, monkeypatch):
+    from core.models import MODES, Question, Run, Score
+    from core.store import now
+
+    saved = store.save_question_set("two", [Question("q0", "Q0?"), Question("q1", "Q1?")])
+    store.create_run(Run("r1", now(), "kb", "two", saved.version, MODES, ("faithfulness",), "endpoint:m",
+                         "endpoint:j", 4, "hybrid", status="done"))
+    store.add_scores([Score("r1", "q0", "llm_only", "faithfulness", 0.2), Score("r1", "q0", "rag", "faithfulness", 0.9),
+                      Score("r1", "q1", "llm_only", "faithfulness", None, "no statements"),
+                      Score("r1", "q1", "rag", "faithfulness", 0.6)])
+    p = core(settings.home, "review", "r1", "q0", "rag", "faithfulness", "--verdict", "wrong", "--note", "a year",
+             "--reviewer", "ana")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "ana's review of q0 rag faithfulness (judge: 0.90) stored: wrong"
+    p = core(settings.home, "review", "r1", "q1", "llm_only", "faithfulness", "--verdict", "right", "--reviewer", "ana")
+    assert p.returncode == 2 and p.stderr.strip().endswith("cannot be right or wrong: give your own score instead")
+    monkeypatch.setenv("RAGEVAL_REVIEWER", "cli-user")
+    p = core(settings.home, "review", "r1", "q1", "llm_only", "faithfulness", "--score", "0.3")
+    assert p.returncode == 0 and "cli-user's review" in p.stdout, p.stderr
+    p = core(settings.home, "show", "r1", "--json")
+    doc = json.loads(p.stdout)
+    assert [(r["reviewer"], r["verdict"], r["score"]) for r in doc["reviews"]] == [("ana", "wrong", None),
+                                                                                  ("cli-user", "", 0.3)]
+    agreement = doc["human_review"]["faithfulness"]["agreement"]
+    assert (agreement["n"], agreement["agree"], agreement["n_unscored"]) == (1, 0, 1)
+    assert doc["human_review"]["faithfulness"]["needed"] == 20

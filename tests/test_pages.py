@@ -255,3 +255,24 @@ def test_results_page_builds_only_the_open_tab(finished_run):
     at.query_params["results_tab"] = "Per question"
     at.run()
     assert not at.exception and len(at.get("plotly_chart")) == 2  # the changes and the dumbbell
+
+
+def test_a_review_given_on_the_drill_down_is_stored_and_shown(finished_run, store):
+    at = app("pages/results.py")
+    at.query_params["run"] = finished_run
+    at.run()
+    assert any("No one has reviewed a score of this run yet" in c.value for c in at.caption)
+    form = "results_review_a_rag_faithfulness"  # question a, its RAG answer's faithfulness (the judge: 1.00)
+    at.text_input(key="results_reviewer").input("ana")
+    at.radio(key=f"{form}_verdict").set_value("wrong")
+    at.text_area(key=f"{form}_note").input("**the passage** says a year")
+    at.button(key=f"{form}_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [r] = store.reviews(finished_run)
+    assert (r.question_id, r.mode, r.metric, r.reviewer, r.verdict, r.judge_value, r.note) == (
+        "a", "rag", "faithfulness", "ana", "wrong", 1.0, "**the passage** says a year")
+    assert "Reviews (1)" in [e.label for e in at.expander]
+    assert any(t.value.startswith("ana · ") and t.value.endswith("wrong (the judge's score was 1.00)\n"
+                                                                   "**the passage** says a year") for t in at.text)
+    assert any("People agreed with the judge on 0 of 1 reviewed faithfulness scores" in m.value for m in at.markdown)
+    assert at.text_input(key="results_reviewer").value == "ana"  # remembered for the next review

@@ -132,6 +132,24 @@ def test_exports_read_back(contrasted_run, tmp_path, capsys):
     assert cli(capsys, "report", contrasted_run, "--out", str(tmp_path / "x.xlsx"))[0] == 2
 
 
+def test_reviews_export_with_the_results_and_reach_the_report(contrasted_run, store, tmp_path, capsys):
+    from core.reviews import review
+
+    r = review(store, contrasted_run, "q0", "rag", "faithfulness", reviewer="=ana", verdict="right", note="<b>ok</b>")
+    for fmt in ("csv", "parquet", "html"):
+        assert cli(capsys, "report", contrasted_run, "--out", str(tmp_path / f"items.{fmt}"))[0] == 0
+    csv, parquet = pd.read_csv(tmp_path / "items.csv"), pd.read_parquet(tmp_path / "items.parquet")
+    for table in (csv, parquet):
+        row = table[(table["question_id"] == "q0") & (table["mode"] == "rag")].iloc[0]
+        assert row["faithfulness_human"] == pytest.approx(r.judge_value)  # marked right: the judge's value
+        [given] = json.loads(row["faithfulness_reviews"])
+        assert (given["reviewer"], given["verdict"], given["note"]) == ("=ana", "right", "<b>ok</b>")
+        assert not any(isinstance(v, str) and v for v in table["answer_relevancy_reviews"])  # none: "" (CSV: empty)
+    doc = (tmp_path / "items.html").read_text(encoding="utf-8")
+    assert "The judge against people" in doc and "People agreed with the judge on 1 of 1 reviewed faithfulness" in doc
+    assert "<b>ok</b>" not in doc
+
+
 def test_rejudge_measures_the_judges_noise(contrasted_run, settings, store, embedder, capsys):
     rng = random.Random(3)
     judge = FakeLLM(lambda m, s: judge_reply(m, s, rng))

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from core import charts, results, stats
-from core.models import METRICS, MODES, Answer, Passage, Question, Run, Score
+from core.models import METRICS, MODES, Answer, Passage, Question, Review, Run, Score
 from core.runs import summary
 from core.store import now
 
@@ -60,13 +60,15 @@ def per_row_summary(store, run_id: str) -> dict:
     run_json["faithfulness_judge"] = run.config.get("faithfulness_judge", "ragas")
     run_json["kb_version"], run_json["encoder"] = run.config.get("kb_version"), run.config.get("encoder")
     return {"run_id": run.id, "run": run_json, "modes": modes, "items": items,
-            "progress": {"done": done, "total": len(questions) * len(run.modes)}}
+            "progress": {"done": done, "total": len(questions) * len(run.modes)},
+            "reviews": [{k: v for k, v in asdict(r).items() if k != "run_id"} for r in store.reviews(run_id)]}
 
 
 @pytest.fixture
 def small_run(store):
     """Six questions (the run is limited to five) with every case: both modes scored, an
-    unscored score, a missing score, a missing answer, a failed answer, an imported one."""
+    unscored score, a missing score, a missing answer, a failed answer, an imported one; and
+    a person's review of one score."""
     qs = [Question(f"q{i}", f"Question {i}?", reference="ref" if i == 1 else "", category="a" if i < 3 else "")
           for i in range(6)]
     saved = store.save_question_set("six", qs)
@@ -95,6 +97,7 @@ def small_run(store):
     scores.append(Score("r1", "q5", "rag", "faithfulness", 0.9))  # beyond the run's limit: never shown
     store.add_answers(answers)
     store.add_scores(scores)
+    store.put_review(Review("r1", "q1", "rag", "faithfulness", "ana", "wrong", None, 0.4, "a note", now()))
     return "r1"
 
 
