@@ -156,6 +156,7 @@ def test_the_whole_cli_path_on_object_storage_a_kill_a_resume_beside_a_second_wr
     home = settings.home
     assert all(f.startswith(("cache/", "logs/")) for f in local_files(home)), local_files(home)
     objects = bucket_objects(client, bucket)
+    assert all(k.startswith("team/") and k.split("/")[1].endswith(".lance") for k in objects)  # tables only
     tables = {k.split("/")[1] for k in objects}
     assert {"kb_kb.lance", "runs.lance", "answers.lance", "scores.lance", "jobs.lance", "questions.lance",
             "question_sets.lance"} <= tables
