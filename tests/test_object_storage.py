@@ -134,6 +134,8 @@ def test_the_whole_cli_path_on_object_storage_a_kill_a_resume_beside_a_second_wr
     killed_at = written(store, first)[1]
     while jobs.state(jobs.get(store, "run", first)) != "interrupted":  # its heartbeat goes stale
         time.sleep(0.2)
+    while writer.poll() is None and not any(store.answers(r.id) for r in store.runs() if r.question_set == "default"):
+        time.sleep(0.2)  # the second run is writing (it has 24 items to go through: seconds more)
     assert writer.poll() is None, "the second run ended before the resume: nothing ran at the same time"
     assert cli(capsys, "resume", first)[-1] == first  # here, while the other process still writes its run
     out, err = writer.communicate(timeout=300)
