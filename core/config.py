@@ -11,6 +11,11 @@ the saved file the Settings page writes: the API-key variables a model may name
 (`RAGEVAL_API_KEY_ENVS`, plus the keys of `.streamlit/secrets.toml`) and the server folders
 the Knowledge base page may ingest (`RAGEVAL_INGEST_ROOTS`).
 
+The database may live on object storage (`RAGEVAL_STORAGE_URI=s3://bucket/prefix`); LanceDB then
+reads its endpoint, region and keys from the `AWS_*` variables itself (`OBJECT_STORE_ENV`), which
+may also come from `.streamlit/secrets.toml`. They are never settings, so they are never saved,
+stored or shown; the caches, logs and uploads stay on this machine under `RAGEVAL_HOME`.
+
 A credential written into an endpoint URL (`https://user:KEY@host/v1`, `?api-key=KEY`) is
 redacted (`redact_url`) wherever the URL is stored, labelled, logged, shown or exported; the
 real URL lives only in these settings, and `live_model` puts it back at call time.
@@ -37,6 +42,10 @@ OPERATOR_ONLY = {PREFIX + "HOME", PREFIX + "API_KEY_ENVS", PREFIX + "INGEST_ROOT
 REDACTED = "***"
 _SECRET_PARAM = re.compile(r"key|token|secret|passw|pwd|sig|auth|credential", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+OBJECT_STORE_SCHEMES = ("s3", "gs", "az")  # what LanceDB opens besides a local folder
+# read by LanceDB from the environment for an s3:// database (names only ever shown)
+OBJECT_STORE_ENV = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ALLOW_HTTP", "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def redact_url(url: str) -> str:
@@ -58,6 +67,10 @@ def redact_url(url: str) -> str:
     query = urllib.parse.urlencode([(k, REDACTED if k in secret else v) for k, v in pairs], safe="*")
     fragment = REDACTED if parts.fragment else ""
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def is_object_storage(uri: str) -> bool:
+    return urllib.parse.urlsplit(uri).scheme in OBJECT_STORE_SCHEMES
 
 
 def has_credentials(url: str) -> bool:
@@ -122,6 +135,10 @@ class Settings:
         return self.storage_uri or str(self.home / "lancedb")
 
     @property
+    def on_object_storage(self) -> bool:
+        return is_object_storage(self.db_uri)
+
+    @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
 
@@ -180,6 +197,43 @@ def ingest_roots(env) -> tuple[Path, ...]:
     raw = env.get(PREFIX + "INGEST_ROOTS") or ""
     return tuple(Path(p.strip()).expanduser().resolve() for p in re.split(f"[,{re.escape(os.pathsep)}]", raw)
                  if p.strip())
+
+
+def secrets_to_env(names=OBJECT_STORE_ENV, env=None, path: Path = SECRETS_FILE) -> None:
+    """Object-storage settings kept in the secrets file reach LanceDB the way environment
+    variables do (it reads them from the environment itself, so our code never passes a key);
+    the environment wins. The pages copy the whole file the same way (pages/ui.py)."""
+    env = os.environ if env is None else env
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return
+    for name in names:
+        if isinstance(data.get(name), str) and name not in env:
+            env[name] = data[name]
+
+
+def data_locations(settings: "Settings", env=None) -> dict:
+    """Where the data lives, for the Settings page: the database (shared by everyone who opens
+    the same URI) with its object-storage endpoint, and what stays on this machine. URLs come
+    without credentials; of the keys only their source is named."""
+    env = os.environ if env is None else env
+    shared = settings.on_object_storage
+    keys = [n for n in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if env.get(n)]
+    return {
+        "database": redact_url(settings.db_uri),
+        "shared": shared,
+        "endpoint": redact_url(env.get("AWS_ENDPOINT_URL", "")) if shared else "",
+        "region": env.get("AWS_REGION", "") if shared else "",
+        "credentials": (", ".join(keys) if keys else "none set: the default AWS chain") if shared else "",
+        "local": {
+            "judge cache": settings.cache_dir / "judge",
+            "package downloads": settings.cache_dir / "pypi",
+            "worker logs": settings.home / "logs",
+            "uploaded files": settings.home / "uploads",
+            "saved settings": settings_file(settings.home),
+        },
+    }
 
 
 def live_model(stored: ModelConfig, settings: Settings) -> ModelConfig:
@@ -274,6 +328,7 @@ def load_settings(env: dict | None = None, use_file: bool = True, **overrides) -
 
 
 def _validate(s: Settings) -> None:
+    _validate_storage(s.storage_uri)
     if s.search_mode not in ("vector", "fts", "hybrid"):
         raise ConfigError(f"setting {PREFIX}SEARCH_MODE={s.search_mode!r}: use vector, fts or hybrid")
     if not 1 <= s.top_k <= 50:
@@ -293,6 +348,23 @@ def _validate(s: Settings) -> None:
     if s.max_document_chars < 1 or s.max_ingest_chunks < 1:
         raise ConfigError(f"settings {PREFIX}MAX_DOCUMENT_CHARS={s.max_document_chars} / {PREFIX}MAX_INGEST_CHUNKS="
                           f"{s.max_ingest_chunks}: use 1 or more")
+
+
+def _validate_storage(uri: str) -> None:
+    """A local folder or an object-storage URI LanceDB opens; never one holding a key, which would
+    then be saved and shown (keys come from AWS_* variables or .streamlit/secrets.toml)."""
+    if not uri:
+        return
+    if has_credentials(uri):
+        raise ConfigError(f"setting {PREFIX}STORAGE_URI={redact_url(uri)}: credentials do not belong in the URI; "
+                          "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment or "
+                          ".streamlit/secrets.toml")
+    scheme = urllib.parse.urlsplit(uri).scheme
+    if "://" in uri and scheme not in (*OBJECT_STORE_SCHEMES, "file"):
+        raise ConfigError(f"setting {PREFIX}STORAGE_URI={uri!r}: use a local folder or an object-storage URI "
+                          f"({', '.join(s + '://bucket/prefix' for s in OBJECT_STORE_SCHEMES)})")
+    if scheme in OBJECT_STORE_SCHEMES and not urllib.parse.urlsplit(uri).netloc:
+        raise ConfigError(f"setting {PREFIX}STORAGE_URI={uri!r}: name the bucket, as in {scheme}://bucket/prefix")
 
 
 def check_key_env(cfg: ModelConfig, declared: tuple[str, ...], setting: str) -> None:

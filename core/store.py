@@ -13,6 +13,10 @@ Tables
     judge_checks    one row per calibration check of a judge, keyed by the judge's identity
     jobs            one row per long task and target (a run's execution, a re-judging): who
                     holds it, its heartbeat and cancel flag (core/jobs.py)
+
+The database is a local folder or an object-storage URI (s3://bucket/prefix): nothing here
+touches a file directly or takes a file lock, every read, write, lock row, tag and cleanup is a
+LanceDB call, so the same code runs on both (tests/test_object_storage.py, on a real S3 server).
 """
 from __future__ import annotations
 

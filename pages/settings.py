@@ -6,7 +6,7 @@ import streamlit as st
 
 from core import jobs
 from core.calibration import check_key, launch_check
-from core.config import PREFIX, ModelConfig, load_settings, redact_url, save_values, saved_values, stored_model
+from core.config import PREFIX, ModelConfig, data_locations, load_settings, redact_url, save_values, saved_values, stored_model
 from core.llm import get_llm
 from pages import ui
 
@@ -125,7 +125,20 @@ with c2:
     field("CONCURRENCY", "Questions at once", settings.concurrency, "number", min_value=1, max_value=64)
 
 st.subheader("Storage")
-st.text(f"Workspace folder: {settings.home}  (set RAGEVAL_HOME to move it)")
+where = data_locations(settings)
+rows = [{"what": "knowledge bases, question sets, runs, answers, scores, judge checks, jobs",
+         "where": where["database"], "kept": "shared: object storage" if where["shared"] else "this machine"}]
+if where["shared"]:
+    rows += [{"what": "object-storage endpoint (AWS_ENDPOINT_URL)", "where": where["endpoint"] or "AWS default",
+              "kept": "environment"},
+             {"what": "region (AWS_REGION)", "where": where["region"] or "not set", "kept": "environment"},
+             {"what": "keys (values never shown)", "where": where["credentials"],
+              "kept": "environment or .streamlit/secrets.toml"}]
+rows += [{"what": what, "where": str(path), "kept": "this machine"} for what, path in where["local"].items()]
+st.dataframe(rows, hide_index=True, width="stretch")
+st.caption(f"Workspace folder on this machine: `{settings.home}` (set RAGEVAL_HOME to move it). The database "
+           "goes to object storage with an `s3://bucket/prefix` URI below; its endpoint, region and keys are "
+           "read from AWS_* variables, never saved here.")
 field("STORAGE_URI", "LanceDB URI", settings.storage_uri, placeholder=f"empty = {settings.home / 'lancedb'}")
 
 if st.button("Save settings", type="primary", icon=":material/save:"):
