@@ -332,7 +332,7 @@ def items_frame(store: Store, res: RunResults) -> pd.DataFrame:
     rows = rows.merge(a.rename(columns={"text": "answer", "error": "answer_error"}), how="left",
                       on=["question_id", "mode"])
     rows["answer_error"] = rows["answer_error"].fillna("")
-    rows["passages"] = rows["passages"].fillna("")
+    rows["passages"] = rows["passages"].astype(object).fillna("")  # all-null (no answers yet) reads as float
     rows = rows[["question_id", "question", "category", "reference", "mode", "answer", "answer_error", "model",
                  "latency_s", "prompt_tokens", "completion_tokens", "passages"]]
     stored = res.frame["reason"].to_numpy() != NOT_ANSWERED
