@@ -70,6 +70,28 @@ def prefill(store, kb: str, rows: int, embedder, batch: int = 50_000) -> None:
     store.set_kb_encoder(kb, embedder.identity)
 
 
+def run_bench(store, settings, embedder, n: int) -> None:
+    """A run of n questions in both modes on the embedded models: wall time beside model-call time."""
+    from core.executor import Executor
+    from core.models import Question
+    from core.runs import create_run
+
+    topics = ["How do I parse JSON from a string?", "How do I open an SQLite database?",
+              "How do I run a subprocess and capture its output?", "How do I read a CSV file?",
+              "How do I create a temporary directory?", "How do I compute a median?"]
+    qs = [Question(f"b{i}", topics[i % len(topics)]) for i in range(n)]
+    store.save_question_set("bench", qs)
+    run = create_run(store, settings, "bench", "bench")
+    t0 = time.perf_counter()
+    out = Executor(store, settings, embedder, run.id).execute()
+    wall = time.perf_counter() - t0
+    model_s = sum(a.latency_s for a in store.answers(run.id)) + sum(s.latency_s for s in store.scores(run.id))
+    items = len(qs) * len(run.modes)
+    print(f"run: {items} items ({len(qs)} questions x {len(run.modes)} modes), status {out.run.status}, "
+          f"wall {wall:.1f} s, model calls {model_s:.1f} s, orchestration overhead x{wall / model_s:.2f} "
+          f"({wall / items:.1f} s an item)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--modules", type=int, default=40, help="standard-library modules to ingest")
@@ -83,9 +105,6 @@ def main() -> None:
     from core.config import load_settings
     from core.embeddings import get_embedder
     from core.ingest import ingest
-    from core.models import Question
-    from core.runs import create_run
-    from core.executor import Executor
     from core.workspace import open_workspace
 
     settings = load_settings()
@@ -123,20 +142,8 @@ def main() -> None:
     again = ingest([str(docs)], "bench", store, embedder, settings)
     print(f"re-ingest unchanged: {again.chunks_embedded} chunks embedded in {time.perf_counter() - t0:.2f} s")
 
-    topics = ["How do I parse JSON from a string?", "How do I open an SQLite database?",
-              "How do I run a subprocess and capture its output?", "How do I read a CSV file?",
-              "How do I create a temporary directory?", "How do I compute a median?"]
-    qs = [Question(f"b{i}", topics[i % len(topics)]) for i in range(args.questions)]
-    store.save_question_set("bench", qs)
-    run = create_run(store, settings, "bench", "bench")
-    t0 = time.perf_counter()
-    out = Executor(store, settings, embedder, run.id).execute()
-    wall = time.perf_counter() - t0
-    model_s = sum(a.latency_s for a in store.answers(run.id)) + sum(s.latency_s for s in store.scores(run.id))
-    items = len(qs) * len(run.modes)
-    print(f"run: {items} items ({len(qs)} questions x {len(run.modes)} modes), status {out.run.status}, "
-          f"wall {wall:.1f} s, model calls {model_s:.1f} s, orchestration overhead x{wall / model_s:.2f} "
-          f"({wall / items:.1f} s an item)")
+    if args.questions:
+        run_bench(store, settings, embedder, args.questions)
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
