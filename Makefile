@@ -39,8 +39,11 @@ test: setup
 	$(call apt_ensure,chromium)
 	$(BIN)/python -m pytest -q
 
+# engine overheads, ingest into a table of 100k chunks, concurrency against a slow endpoint (~15 min)
 bench: setup
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/engine.py --prefill 100000 --questions 0
+	$(BIN)/python bench/concurrency.py
 	$(BIN)/python bench/question_files.py
 
 # builds the demo knowledge base first (the first time downloads eleven sdists from PyPI)
