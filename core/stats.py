@@ -268,15 +268,15 @@ def headline(c: Comparison, subject: str = "RAG", against: str = "") -> str:
         up = c.mean_diff > 0
         low, high = (c.ci_low, c.ci_high) if up else (-c.ci_high, -c.ci_low)
         return (f"{subject} {'raised' if up else 'lowered'} {name}{versus} by {abs(c.mean_diff):.2f} "
-                f"[{low:.2f}, {high:.2f}], p = {_p(c.p_holm)}, {counts}.")
+                f"[{low:.2f}, {high:.2f}], {_p(c.p_holm)}, {counts}.")
     return (f"{subject} made no clear difference to {name}{versus}: {c.mean_diff:+.2f} [{c.ci_low:+.2f}, "
-            f"{c.ci_high:+.2f}], p = {_p(c.p_holm)}, {counts}; the interval includes no change.")
+            f"{c.ci_high:+.2f}], {_p(c.p_holm)}, {counts}; the interval includes no change.")
 
 
 def _p(p: float | None) -> str:
     if p is None:
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+        return "p n/a"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def judge_noise(repeats: pd.DataFrame, n_pairs: int) -> dict | None:
