@@ -1,0 +1,100 @@
+"""The retrieval and reference metrics through the real Scorer and RAGAS, on a scripted judge."""
+import asyncio
+
+import pytest
+
+from core.config import ModelConfig
+from core.evaluate import NO_REFERENCE, NOT_RETRIEVAL, Scorer, bounded_schema
+from core.llm.fake import FakeLLM
+from core.models import Answer, Passage
+
+PASSAGES = (Passage("p1", "The remember cookie lasts 365 days.", "s", "d", "", 1.0),
+            Passage("p2", "Sessions are signed with the secret key.", "s", "d", "", 0.5))
+QUESTION = "How long does the remember cookie last?"
+REFERENCE = "The remember cookie lasts 365 days."
+
+
+def scripted(rating=2, precision=(1, 0)):
+    """A judge answering each RAGAS response model; context precision's verdicts in passage order."""
+    verdicts = iter(precision)
+
+    def reply(messages, schema):
+        return {"ContextRelevanceOutput": lambda: {"rating": rating},
+                "ContextRecallOutput": lambda: {"classifications": [
+                    {"statement": REFERENCE, "reason": "in the first passage", "attributed": 1},
+                    {"statement": "It can be changed.", "reason": "not in the passages", "attributed": 0}]},
+                "ContextPrecisionOutput": lambda: {"reason": "r", "verdict": next(verdicts)},
+                "StatementGeneratorOutput": lambda: {"statements": ["The cookie lasts 365 days."]},
+                "ClassificationWithReason": lambda: {"TP": [{"statement": "The cookie lasts 365 days.", "reason": "r"}],
+                                                     "FP": [], "FN": []},
+                }[schema["title"]]()
+    return reply
+
+
+def score(embedder, judge, metric, mode="rag", reference=REFERENCE, text="It lasts 365 days."):
+    scorer = Scorer(FakeLLM(judge), ModelConfig(), embedder, cache=None, strictness=1)
+    answer = Answer("r", "q", mode, QUESTION, text, PASSAGES if mode == "rag" else ())
+    return asyncio.run(scorer.score(answer, PASSAGES, metric, reference))
+
+
+def test_context_relevance_averages_ragas_two_judges(embedder):
+    s = score(embedder, scripted(rating=1), "context_relevance", reference="")
+    assert s.value == pytest.approx(0.5)  # both judges rate 1 of 2
+    assert s.details["ratings"] == [1, 1] and s.details["evidence"] == ["p1", "p2"]
+    assert score(embedder, scripted(rating=2), "context_relevance").value == pytest.approx(1.0)
+
+
+def test_context_recall_and_precision_judge_the_passages_against_the_reference(embedder):
+    recall = score(embedder, scripted(), "context_recall")
+    assert recall.value == pytest.approx(0.5)
+    assert [c["attributed"] for c in recall.details["classifications"]] == [1, 0]
+    first = score(embedder, scripted(precision=(1, 0)), "context_precision")
+    last = score(embedder, scripted(precision=(0, 1)), "context_precision")
+    assert first.value == pytest.approx(1.0) and last.value == pytest.approx(0.5)  # useful passage ranked last
+    assert [(v["passage"], v["verdict"]) for v in last.details["verdicts"]] == [("p1", 0), ("p2", 1)]
+
+
+def test_answer_correctness_scores_both_modes_with_its_statements_kept(embedder):
+    for mode in ("llm_only", "rag"):
+        s = score(embedder, scripted(), "answer_correctness", mode=mode)
+        assert 0.75 < s.value <= 1.0  # F1 of 1 at 75%, plus the embeddings' similarity at 25%
+        assert s.details["TP"] == ["The cookie lasts 365 days."] and s.details["FP"] == []
+        assert s.details["reference_statements"] == ["The cookie lasts 365 days."]
+
+
+def test_a_metric_that_does_not_apply_is_unscored_for_good_with_its_reason(embedder):
+    def never(messages, schema):
+        raise AssertionError("a metric that does not apply must not ask the judge")
+
+    for metric in ("context_recall", "context_precision", "answer_correctness"):
+        s = score(embedder, never, metric, reference="  ")
+        assert s.value is None and s.reason == NO_REFERENCE and not s.retryable
+    s = score(embedder, never, "context_relevance", mode="llm_only")
+    assert s.value is None and s.reason == NOT_RETRIEVAL and not s.retryable
+
+
+def test_no_statements_is_not_a_perfect_correctness(embedder):
+    def empty(messages, schema):
+        return {"statements": []} if schema["title"] == "StatementGeneratorOutput" else scripted()(messages, schema)
+
+    s = score(embedder, empty, "answer_correctness")
+    assert s.value is None and s.reason == "the judge found no statements in the answer"
+
+
+def test_a_relevance_rating_may_only_be_0_1_or_2():
+    from ragas.metrics.collections.context_recall.util import ContextRecallOutput
+    from ragas.metrics.collections.context_relevance.util import ContextRelevanceOutput
+
+    assert bounded_schema(ContextRelevanceOutput.model_json_schema())["properties"]["rating"]["enum"] == [0, 1, 2]
+    recall = bounded_schema(ContextRecallOutput.model_json_schema())
+    assert recall["$defs"]["ContextRecallClassification"]["properties"]["attributed"]["enum"] == [0, 1]
+
+
+def test_a_judge_endpoint_down_leaves_context_relevance_retryable(embedder):
+    from core.errors import TransientModelError
+
+    def down(messages, schema):
+        raise TransientModelError("connection refused")
+
+    s = score(embedder, down, "context_relevance")
+    assert s.value is None and s.retryable and "connection refused" in s.reason
