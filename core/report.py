@@ -33,6 +33,16 @@ METHOD = {
     "answer_relevancy": "how directly the answer addresses the question. The judge writes questions the answer "
                         "would fit; their similarity to the real question is the score, and an evasive answer "
                         "scores 0.",
+    "context_relevance": "whether the retrieved passages bear on the question: two judge prompts each rate them 0, 1 "
+                         "or 2, averaged and scaled to 0-1. A property of the retrieval, so scored once per question "
+                         "(on the LLM + RAG item).",
+    "context_recall": "the share of the reference answer's statements that the retrieved passages support. Scored "
+                      "once per question, and only where the question has a reference answer.",
+    "context_precision": "whether the passages useful for the reference answer are ranked first (average precision of "
+                         "the judge's useful / not useful verdict per passage). Scored once per question, and only "
+                         "where the question has a reference answer.",
+    "answer_correctness": "how far the answer agrees with the reference answer: the F1 of their statements (75%) and "
+                          "their embeddings' similarity (25%). Both modes, only where the question has a reference.",
 }
 
 
@@ -125,6 +135,8 @@ def _headline(findings: dict, both: bool) -> str:
 def trust_line(metric: str, t: dict) -> str:
     """One metric's trust verdict and the calibration figures behind it, in plain words."""
     label = METRIC_LABELS[metric]
+    if t.get("calibrated") is False:
+        return t["sentence"]
     detail = t["sentence"].removeprefix(f"{label}: ")
     return f"{label}: {TRUST_WORDS[t['trusted']]}. {detail[:1].upper()}{detail[1:]}"
 

@@ -243,7 +243,8 @@ def draw_calibration(figures: dict) -> None:
 
     for metric, f in figures.items():
         icon = {True: ":material/verified:", False: ":material/warning:", None: ":material/help:"}[f["trusted"]]
-        verdict = {True: "trustworthy", False: "not trustworthy", None: "not checked"}[f["trusted"]]
+        verdict = ("uncalibrated" if f.get("calibrated") is False
+                   else {True: "trustworthy", False: "not trustworthy", None: "not checked"}[f["trusted"]])
         with st.container(border=True):
             st.markdown(f"{icon} **{METRIC_LABELS[metric]}: {verdict}**")
             st.text(f["sentence"])

@@ -98,3 +98,32 @@ def test_a_judge_endpoint_down_leaves_context_relevance_retryable(embedder):
 
     s = score(embedder, down, "context_relevance")
     assert s.value is None and s.retryable and "connection refused" in s.reason
+
+
+def test_a_cli_run_scores_the_new_metrics_on_the_embedded_models(settings, docs, capsys):
+    """One question, RAG only, on the real embedded answer model and judge: context relevance
+    and answer correctness are scored, and show --json carries them by name."""
+    import json
+
+    from core.cli import main
+
+    qfile = docs.parent / "q.csv"
+    qfile.write_text("question,reference\nHow long does the remember cookie last?,It lasts 365 days.\n")
+    assert main(["ingest", str(docs), "--kb", "docs"]) == 0
+    assert main(["questions", "import", str(qfile), "--name", "one"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--kb", "docs", "--questions", "one", "--modes", "rag", "--top-k", "2",
+                 "--metrics", "context_relevance,answer_correctness"]) == 0
+    run_id = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["show", run_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    scores = shown["items"][0]["rag"]["scores"]
+    assert set(scores) == {"context_relevance", "answer_correctness"}
+    relevance = scores["context_relevance"]
+    assert relevance["value"] is not None and 0 <= relevance["value"] <= 1, relevance
+    assert all(r in (0, 1, 2) for r in relevance["details"]["ratings"]) and relevance["details"]["ratings"]
+    correctness = scores["answer_correctness"]
+    # the small embedded judge may split no statements out of a short answer: unscored, and saying so
+    assert (correctness["value"] is not None and 0 <= correctness["value"] <= 1
+            or correctness["reason"].startswith("the judge found no statements")), correctness
+    assert shown["calibration"]["context_relevance"]["calibrated"] is False
