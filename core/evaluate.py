@@ -400,8 +400,8 @@ class Scorer:
         else:
             result = await ContextPrecision(llm=judge).ascore(answer.question, reference, contexts)
             verdicts = [out for name, out in judge.log if name == "ContextPrecisionOutput"]
-            details = {"verdicts": [{"passage": i, "verdict": int(bool(v["verdict"])), "reason": v["reason"]}
-                                    for i, v in zip(ids, verdicts)], "evidence": ids}
+            details = {"passage_verdicts": [{"passage": i, "verdict": int(bool(v["verdict"])), "reason": v["reason"]}
+                                            for i, v in zip(ids, verdicts)], "evidence": ids}
         value = result.value
         if value is None or math.isnan(value):
             return None, "the judge gave no usable score", details

@@ -47,6 +47,7 @@ if res.both_modes:
                f"Holm-corrected across the metrics; changes within ±{stats.TIE_MARGIN:.2f} count as ties. "
                "Questions unscored in either mode are left out and counted.")
     judge_noise.section(res)
+    ui.why_section(res)
 review.agreement_section(res)
 
 # -- charts: only the open tab is built and sent --------------------------------------------
@@ -145,6 +146,8 @@ st.text(shown["question"])
 if shown.get("reference"):
     st.markdown("**Reference answer**")
     st.text(shown["reference"])
+if res.both_modes:
+    ui.why_line(res, qid)
 review.reviewer_input()
 answer_cols = st.columns(len(run.modes))
 for col, mode in zip(answer_cols, run.modes):
@@ -174,6 +177,7 @@ for col, mode in zip(answer_cols, run.modes):
                 ui.draw_verdicts(details, (shown.get("rag") or {}).get("passages") or [])
             elif details.get("statements"):
                 st.caption("Statements: " + ui.md(" · ".join(details["statements"])))
+            ui.draw_metric_details(details)
             if details.get("generated_questions"):
                 st.caption("Questions the judge generated from this answer:")
                 st.dataframe(pd.DataFrame(details["generated_questions"]), hide_index=True, width="stretch")

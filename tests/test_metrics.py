@@ -51,7 +51,7 @@ def test_context_recall_and_precision_judge_the_passages_against_the_reference(e
     first = score(embedder, scripted(precision=(1, 0)), "context_precision")
     last = score(embedder, scripted(precision=(0, 1)), "context_precision")
     assert first.value == pytest.approx(1.0) and last.value == pytest.approx(0.5)  # useful passage ranked last
-    assert [(v["passage"], v["verdict"]) for v in last.details["verdicts"]] == [("p1", 0), ("p2", 1)]
+    assert [(v["passage"], v["verdict"]) for v in last.details["passage_verdicts"]] == [("p1", 0), ("p2", 1)]
 
 
 def test_answer_correctness_scores_both_modes_with_its_statements_kept(embedder):
