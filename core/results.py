@@ -350,6 +350,8 @@ def items_frame(store: Store, res: RunResults) -> pd.DataFrame:
         rows[metric] = f["value"].to_numpy()
         # an item without its answer has no score either: the export says "not scored yet" for both
         rows[f"{metric}_unscored_reason"] = np.where(has, f["reason"].to_numpy(dtype=object), NOT_SCORED)
+    if res.both_modes and len(res.why):  # core.why's class of the question ("" where RAG changed no score)
+        rows["why"] = rows["question_id"].map(res.why.set_index("question_id")["why"]).fillna("")
     return _with_reviews(rows, res)
 
 

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts, stats
-from core.models import METRIC_LABELS, MODE_LABELS
+from core.models import METRIC_LABELS, MODE_LABELS, RETRIEVAL_METRICS
 from core.results import item
 from pages import judge_noise, review, ui
 
@@ -24,19 +24,17 @@ st.info("Both modes' faithfulness is judged against the **same** passages, those
         "question, so the comparison is like for like.", icon=":material/balance:")
 
 # -- headline -------------------------------------------------------------------------------
-cols = st.columns(len(run.modes) * len(run.metrics))
-i = 0
-for metric in run.metrics:
-    for mode in run.modes:
-        fig = res.figures[(mode, metric)]
-        delta = None
-        c = res.findings.get(metric, {}).get("comparison") if mode == "rag" else None
-        if c and c["mean_diff"] is not None:  # paired: only the questions scored in both modes
-            delta = f"{c['mean_diff']:+.2f} vs LLM only on {c['n_pairs']:,} pairs"
-        cols[i].metric(f"{METRIC_LABELS[metric]} · {MODE_LABELS[mode]}",
-                       "—" if fig.mean is None else f"{fig.mean:.2f}", delta,
-                       help=f"mean of {fig.n_scored:,} scored answers; {fig.n_unscored:,} unscored")
-        i += 1
+cards = [(metric, mode) for metric in run.metrics for mode in run.modes
+         if metric not in RETRIEVAL_METRICS or mode == "rag"]  # the passages' metrics are scored on RAG items
+cols = st.columns(len(cards))
+for col, (metric, mode) in zip(cols, cards):
+    fig = res.figures[(mode, metric)]
+    delta = None
+    c = res.findings.get(metric, {}).get("comparison") if mode == "rag" else None
+    if c and c["mean_diff"] is not None:  # paired: only the questions scored in both modes
+        delta = f"{c['mean_diff']:+.2f} vs LLM only on {c['n_pairs']:,} pairs"
+    col.metric(f"{METRIC_LABELS[metric]} · {MODE_LABELS[mode]}", "—" if fig.mean is None else f"{fig.mean:.2f}",
+               delta, help=f"mean of {fig.n_scored:,} scored answers; {fig.n_unscored:,} unscored")
 
 if res.both_modes:
     for f in res.findings.values():

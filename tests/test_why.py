@@ -54,3 +54,15 @@ def test_counts_and_sentences_say_the_figures():
     assert b == ("Retrieval missed: faithfulness -0.30, answer relevancy -0.30 (context relevance 0.00, "
                  "RAG faithfulness 0.30, RAG answer relevancy 0.60).")
     assert classes.set_index("question_id").at["c", "sentence"] == "RAG changed no score by 0.1 or more."
+
+
+def test_a_passages_metric_is_said_as_a_mean_not_a_comparison():
+    from core import stats
+
+    df = pd.DataFrame([{"question_id": q, "question": q, "category": "", "mode": mode, "metric": "context_relevance",
+                        "value": value, "reason": "", "retryable": False}
+                       for q, llm, rag in (("a", math.nan, 1.0), ("b", math.nan, 0.5))
+                       for mode, value in (("llm_only", llm), ("rag", rag))])
+    said = stats.findings(df, ["context_relevance"])["context_relevance"]["sentence"]
+    assert said == ("Context relevance judges the retrieved passages, which both modes share, so it is not a "
+                    "comparison: mean 0.75 over 2 questions.")
