@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from core import charts, stats
+from core import charts, stats, why
 from core.export import csv_bytes
 from core.models import METRIC_LABELS, MODE_LABELS
 from core.results import RawJSON, RunResults, document, items_frame
@@ -76,8 +76,10 @@ def html_report(store: Store, res: RunResults) -> str:
         if df["category"].ne("").any():
             figures.append(charts.category_differences(stats.by_category(df, metrics)))
     figures += [charts.distributions(df), charts.scatter(df)]
-    parts = [_setup(run), _headline(findings, both), _trust(res.trust, metrics), _people(res.human_review),
-             "<h2>Charts</h2>"]
+    if both:
+        figures.append(charts.why_bar(why.summary(res.why)["counts"]))
+    parts = [_setup(run), _headline(findings, both), _why(res) if both else "", _trust(res.trust, metrics),
+             _people(res.human_review), "<h2>Charts</h2>"]
     parts += [f'<div class="chart">{f.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG)}</div>'
               for f in figures]
     if both:
@@ -130,6 +132,16 @@ def _headline(findings: dict, both: bool) -> str:
         if f.get("noise_sentence"):
             out.append(f'<p class="note">{_e(f["noise_sentence"])}</p>')
     return "".join(out)
+
+
+def _why(res: RunResults) -> str:
+    """Why RAG changed the questions' scores (core.why): the count of each class beside its rule."""
+    summary = why.summary(res.why)
+    rows = "".join(f"<tr><td>{_e(why.CLASSES[k])}</td><td>{n:,}</td><td>{_e(why.RULES[k])}</td></tr>"
+                   for k, n in summary["counts"].items())
+    return (f'<h2>Why RAG changed the scores</h2><table class="setup">{rows}</table>'
+            f'<p class="note">{summary["unchanged"]:,} questions where RAG changed no score by {why.CHANGE} or more '
+            "are not counted; the rules are tried top to bottom and the first that fits wins.</p>")
 
 
 def trust_line(metric: str, t: dict) -> str:

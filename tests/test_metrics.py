@@ -127,3 +127,46 @@ def test_a_cli_run_scores_the_new_metrics_on_the_embedded_models(settings, docs,
     assert (correctness["value"] is not None and 0 <= correctness["value"] <= 1
             or correctness["reason"].startswith("the judge found no statements")), correctness
     assert shown["calibration"]["context_relevance"]["calibrated"] is False
+
+
+def test_a_run_of_every_metric_carries_them_and_the_why_to_json_exports_and_report(settings, store, embedder, docs):
+    import io
+
+    import pandas as pd
+
+    from core.executor import Executor
+    from core.ingest import ingest
+    from core.models import METRICS, Question
+    from core.report import export_bytes, html_report
+    from core.results import document, load
+    from core.runs import create_run
+
+    def answer(messages, schema):
+        return "It lasts 365 days." if "Documentation passages" in messages[-1]["content"] else "No idea."
+
+    def judge(messages, schema):
+        prompt = messages[-1]["content"]
+        if schema["title"] == "StatementGeneratorOutput":
+            return {"statements": ["It is unknown." if "No idea." in prompt else "The cookie lasts 365 days."]}
+        if schema["title"] == "NLIStatementOutput":
+            return {"statements": [{"statement": "s", "reason": "r", "verdict": int("It is unknown." not in prompt)}]}
+        if schema["title"] == "AnswerRelevanceOutput":
+            return {"question": "How long does the cookie last?", "noncommittal": 0}
+        return scripted(precision=(1, 0, 0, 0))(messages, schema)
+
+    ingest([str(docs)], "docs", store, embedder, settings)
+    store.save_question_set("two", [Question("a", QUESTION, reference=REFERENCE), Question("b", "What is Flask?")])
+    run = create_run(store, settings, "docs", "two", metrics=METRICS)
+    Executor(store, settings, embedder, run.id, FakeLLM(answer), FakeLLM(judge)).execute()
+    res = load(store, run.id)
+    assert res.run.status == "done"  # what does not apply is settled, not pending
+    doc = document(store, res)
+    a, b = doc["items"]
+    assert a["rag"]["scores"]["context_recall"]["value"] == pytest.approx(0.5)
+    assert a["llm_only"]["scores"]["context_recall"]["reason"] == NOT_RETRIEVAL
+    assert b["rag"]["scores"]["answer_correctness"]["reason"] == NO_REFERENCE
+    assert b["rag"]["scores"]["context_relevance"]["value"] == pytest.approx(1.0)  # needs no reference
+    assert a["why"]["class"] == "helped" and doc["why"]["counts"]["helped"] == 2
+    rows = pd.read_csv(io.BytesIO(export_bytes(store, res, "csv")))
+    assert set(rows["why"]) == {"helped"} and "context_precision_unscored_reason" in rows.columns
+    assert "Why RAG changed the scores" in html_report(store, res)
