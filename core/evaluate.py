@@ -35,7 +35,8 @@ from core.config import ModelConfig  # noqa: E402
 from core.embeddings import Embedder  # noqa: E402
 from core.errors import JudgeOutputError, ModelError, TransientModelError  # noqa: E402
 from core.llm import LLM  # noqa: E402
-from core.models import METRICS, REFERENCE_METRICS, RETRIEVAL_METRICS, Answer, Passage, Score, TokenLogprobs  # noqa: E402
+from core.models import (  # noqa: E402
+    METRICS, REFERENCE_METRICS, RETRIEVAL_METRICS, Answer, Passage, Score, TokenLogprobs)
 
 JUDGE_MAX_TOKENS = 1024
 MAX_LIST_ITEMS = 12  # bounds what a small constrained model can ramble into one JSON list
@@ -248,8 +249,8 @@ class Scorer:
         return self.judge.id
 
     def _score_key(self, answer: Answer, evidence, metric: str, reference: str) -> str | None:
-        """What decides a score, as a cache key: the judge and its settings, the metric's inputs and
-        (for relevancy) the encoder. None where a score must be computed every time (calibration's
+        """What decides a score, as a cache key: the judge and its settings, the metric's inputs (the
+        passages, the reference where the metric reads them) and (relevancy, correctness) the encoder. None where a score must be computed every time (calibration's
         held-out rules)."""
         if self.cache is None or self.held_out:
             return None
@@ -267,8 +268,10 @@ class Scorer:
         """One metric of one answer (`reference`: the question's reference answer, for the metrics
         that need one); never raises for a judging failure. A value once given is kept in the judge
         cache, so a re-score of what did not change runs neither model nor RAGAS."""
-        needs_text = metric not in RETRIEVAL_METRICS  # the passages' metrics do not read the answer
-        key = self._score_key(answer, evidence, metric, reference) if answer.text or not needs_text else None
+        # the passages' metrics do not read the answer; what does not apply is never looked up (nor kept)
+        judged = answer.text or metric in RETRIEVAL_METRICS
+        key = self._score_key(answer, evidence, metric, reference) \
+            if judged and not not_applicable(metric, answer.mode, reference) else None
         hit = self.cache.get(key) if key else None
         if hit is not None:
             value, details = json.loads(hit)
@@ -285,8 +288,8 @@ class Scorer:
         try:
             if metric not in METRICS:
                 reason = f"unknown metric '{metric}'"
-            elif reason := not_applicable(metric, answer.mode, reference):
-                pass  # final: nothing a retry could change
+            elif not_applicable(metric, answer.mode, reference):  # final: nothing a retry could change
+                reason = not_applicable(metric, answer.mode, reference)
             elif metric in RETRIEVAL_METRICS:
                 value, reason, details = await self._retrieval(judge, answer, evidence, metric, reference)
             elif not answer.text:

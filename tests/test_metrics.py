@@ -170,3 +170,16 @@ def test_a_run_of_every_metric_carries_them_and_the_why_to_json_exports_and_repo
     rows = pd.read_csv(io.BytesIO(export_bytes(store, res, "csv")))
     assert set(rows["why"]) == {"helped"} and "context_precision_unscored_reason" in rows.columns
     assert "Why RAG changed the scores" in html_report(store, res)
+
+
+def test_the_cache_never_gives_a_passages_score_to_the_llm_only_item(embedder, tmp_path):
+    from core.evaluate import JudgeCache
+
+    scorer = Scorer(FakeLLM(scripted()), ModelConfig(), embedder, cache=JudgeCache(tmp_path / "judge"), strictness=1)
+    rag = Answer("r", "q", "rag", QUESTION, "It lasts 365 days.", PASSAGES)
+    llm_only = Answer("r", "q", "llm_only", QUESTION, "A year.")
+    assert asyncio.run(scorer.score(rag, PASSAGES, "context_relevance")).value == pytest.approx(1.0)
+    again = asyncio.run(scorer.score(rag, PASSAGES, "context_relevance"))
+    assert again.value == pytest.approx(1.0) and again.latency_s == 0.0  # from the cache
+    s = asyncio.run(scorer.score(llm_only, PASSAGES, "context_relevance"))
+    assert s.value is None and s.reason == NOT_RETRIEVAL
