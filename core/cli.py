@@ -302,6 +302,12 @@ def cmd_show(args) -> int:
         if metric in res.human_review:
             for line in sentences(metric, res.human_review[metric]):
                 print(f"  people: {line}")
+    if res.both_modes:
+        from core import why
+
+        counted = why.summary(res.why)
+        print("why RAG changed the scores: " + ", ".join(f"{why.CLASSES[k]} {n}" for k, n in counted["counts"].items())
+              + f" ({counted['unchanged']} unchanged)")
     return 0
 
 

@@ -250,8 +250,8 @@ class Scorer:
 
     def _score_key(self, answer: Answer, evidence, metric: str, reference: str) -> str | None:
         """What decides a score, as a cache key: the judge and its settings, the metric's inputs (the
-        passages, the reference where the metric reads them) and (relevancy, correctness) the encoder. None where a score must be computed every time (calibration's
-        held-out rules)."""
+        passages, the reference where the metric reads them) and (relevancy, correctness) the encoder.
+        None where a score must be computed every time (calibration's held-out rules)."""
         if self.cache is None or self.held_out:
             return None
         passages = metric == "faithfulness" or metric in RETRIEVAL_METRICS
