@@ -45,7 +45,6 @@ if res.both_modes:
                f"Holm-corrected across the metrics; changes within ±{stats.TIE_MARGIN:.2f} count as ties. "
                "Questions unscored in either mode are left out and counted.")
     judge_noise.section(res)
-    ui.why_section(res)
 review.agreement_section(res)
 
 # -- charts: only the open tab is built and sent --------------------------------------------
@@ -55,8 +54,8 @@ ui.init_choice("results_metric", st.query_params.get("metric"), metrics)
 metric = st.radio("Metric", metrics, format_func=METRIC_LABELS.get, horizontal=True, key="results_metric",
                   help="The metric of the per-question views")
 st.query_params["metric"] = metric
-t1, t2, t5, t3, t4 = st.tabs(["Overview", "Per question", "Per category", "Faithfulness vs relevancy", "Table"],
-                             key="results_tab", on_change="rerun", bind="query-params")
+t1, t2, t5, t6, t3, t4 = st.tabs(["Overview", "Per question", "Per category", "Why", "Faithfulness vs relevancy",
+                                  "Table"], key="results_tab", on_change="rerun", bind="query-params")
 if t1.open:
     with t1:
         if res.both_modes:
@@ -64,6 +63,12 @@ if t1.open:
             st.plotly_chart(charts.differences(comps), width="stretch")
         st.plotly_chart(charts.mean_bars(df), width="stretch")
         st.plotly_chart(charts.distributions(df), width="stretch")
+if t6.open:
+    with t6:
+        if res.both_modes:
+            ui.why_section(res)
+        else:
+            st.caption("This run has one mode only, so RAG's effect on a question cannot be classified.")
 if t2.open:
     with t2:
         if res.both_modes:

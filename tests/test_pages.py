@@ -303,7 +303,13 @@ def test_the_drill_down_says_why_rag_changed_the_scores(settings, store, embedde
     assert not at.exception, [e.message for e in at.exception]
     texts = [t.value for t in at.text]
     assert any(t.startswith("Helped: faithfulness +1.00") and "context relevance 1.00" in t for t in texts), texts
-    breakdown = next(d.value for d in at.dataframe if "rule" in d.value.columns)
-    assert breakdown.set_index("class").at["helped", "questions"] == 1
     assert any("ratings of the passages (0-2): 2, 2" in c.value for c in at.caption)
     assert any("uncalibrated" in w.value for w in at.warning)  # context relevance is not on the calibration set
+    assert not [d for d in at.dataframe if "rule" in d.value.columns]  # the breakdown is built in its own tab
+    at.query_params["results_tab"] = "Why"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    breakdown = next(d.value for d in at.dataframe if "rule" in d.value.columns)
+    assert breakdown.set_index("class").at["helped", "questions"] == 1
+    assert breakdown.set_index("class").at["helped", "rule"].startswith("RAG raised at least one score by 0.1")
+    assert len(at.get("plotly_chart")) == 1  # the breakdown's bar
