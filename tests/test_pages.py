@@ -113,6 +113,12 @@ def test_run_page_shows_the_form_and_the_estimate(finished_run):
     assert any("Estimated work: 4 answers (2 questions × 2 modes) and up to 12 judge model calls (RAGAS's prompts"
                in c.value for c in at.caption)
     assert [p.proto.text for p in at.get("progress")] == ["done · 4 of 4 items"]
+    metrics = next(m for m in at.multiselect if m.label == "Metrics")
+    assert metrics.value == ["faithfulness", "answer_relevancy"]  # the default two
+    assert {"Context relevance", "Context recall", "Context precision", "Answer correctness"} <= set(metrics.options)
+    metrics.select("context_relevance").run()
+    # context relevance: two judge prompts once per question, on the RAG item
+    assert any("and up to 16 judge model calls" in c.value for c in at.caption)
 
 
 def test_settings_page_locks_what_the_environment_sets(store, monkeypatch):
