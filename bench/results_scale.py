@@ -49,7 +49,7 @@ def sentence(rng: random.Random, n: int) -> str:
 
 def write_run(store, n: int, seed: int = 14) -> str:
     """A finished synthetic run of `n` questions in both modes, scored on both metrics."""
-    from core.models import METRICS, MODES, Answer, Passage, Question, Run, Score
+    from core.models import DEFAULT_METRICS, MODES, Answer, Passage, Question, Run, Score
     from core.runs import new_run_id
     from core.store import now
 
@@ -59,7 +59,8 @@ def write_run(store, n: int, seed: int = 14) -> str:
                  for i in range(n)]
     qs = store.save_question_set(name, questions, origin="bench/results_scale.py")
     run = Run(id=new_run_id(), created_at=now(), kb="bench", question_set=name, question_set_version=qs.version,
-              modes=MODES, metrics=METRICS, answer_model="endpoint:bench-model", judge_model="endpoint:bench-judge",
+              modes=MODES, metrics=DEFAULT_METRICS, answer_model="endpoint:bench-model",
+              judge_model="endpoint:bench-judge",
               top_k=4, search_mode="hybrid", status="done")
     store.create_run(run)
     batch = 1000
@@ -74,7 +75,7 @@ def write_run(store, n: int, seed: int = 14) -> str:
                 answers.append(Answer(run.id, q.id, mode, q.question, " ".join(sentence(rng, 14) for _ in range(6)),
                                       passages if rag else (), "bench-model", rng.uniform(0.5, 3.0),
                                       rng.randint(200, 900), rng.randint(40, 200)))
-                for metric in METRICS:
+                for metric in DEFAULT_METRICS:
                     if rng.random() < 0.02:
                         scores.append(Score(run.id, q.id, mode, metric, None, "the judge found no statements",
                                             {}, "endpoint:bench-judge", 0.4))

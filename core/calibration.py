@@ -29,7 +29,7 @@ from core.errors import RagEvalError
 from core.judges import faithfulness_judge
 from core.llm import identity as model_identity
 from core.llm import label as model_label
-from core.models import METRIC_LABELS, Answer, JudgeCheck, Passage, Run
+from core.models import METRIC_LABELS, METRICS, Answer, JudgeCheck, Passage, Run
 
 CALIBRATION_FILE = DATA_DIR / "judge_calibration.json"
 # Bump when the judge's prompts change (here or in core/evaluate.py): old checks then no
@@ -321,10 +321,21 @@ def judge_trust(store, judge: Run | ModelConfig | str, strictness: int = 3, fait
             out = figures(latest_check(store, judge_identity(judge, strictness, faithfulness=faithfulness)))
             if faithfulness == "likelihood" and not out["faithfulness"]["checked"]:
                 out["faithfulness"] = fit_figures(judge) or out["faithfulness"]
-            return out
+            return with_uncalibrated(out)
         except (OSError, RagEvalError):  # its GGUF (or the embedded package) is gone: not checked as it is
-            return figures(None)
+            return with_uncalibrated(figures(None))
     current = {"prompt_version": f"ragas:{PROMPT_VERSION}", "calibration_set": set_version()}
     checks = [c for c in store.judge_checks(label=judge)
               if all(c.identity.get(k) == v for k, v in current.items())]
-    return figures(max(checks, key=lambda c: (c.items, c.created_at), default=None))
+    return with_uncalibrated(figures(max(checks, key=lambda c: (c.items, c.created_at), default=None)))
+
+
+def with_uncalibrated(out: dict) -> dict:
+    """The trust figures with, for each metric the calibration set does not cover (the retrieval
+    and reference metrics), an entry saying so: no judge's scores on them are known to be right."""
+    return {**out, **{m: {"accuracy": None, "right": 0, "n": 0, "unscored": 0, "trusted": None, "checked": False,
+                          "calibrated": False,
+                          "sentence": f"{METRIC_LABELS[m]}: uncalibrated. The calibration set "
+                                      "(data/judge_calibration.json) covers faithfulness and answer relevancy only, "
+                                      "so no judge's scores on this metric are known to be trustworthy."}
+                      for m in METRICS if m not in SCORED}}

@@ -213,3 +213,15 @@ def scatter(df: pd.DataFrame) -> go.Figure:
 def _short(text: str, n: int = 60) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def why_bar(counts: dict[str, int]) -> go.Figure:
+    """Horizontal bars: how many questions fall in each "why" class (core.why)."""
+    from core.why import CLASSES
+
+    fig = go.Figure(go.Bar(x=[counts.get(k, 0) for k in CLASSES], y=[CLASSES[k] for k in CLASSES], orientation="h",
+                           marker_color=["#16a34a" if k == "helped" else "#dc2626" for k in CLASSES],
+                           hovertemplate="%{y}: %{x} questions<extra></extra>"))
+    fig.update_layout(title="Why RAG changed a question's scores", xaxis=dict(title="questions"),
+                      yaxis=dict(autorange="reversed"), **_LAYOUT)
+    return fig

@@ -13,7 +13,7 @@ import sys
 from core.config import load_settings
 from core.errors import RagEvalError
 from core.gate import MAX_DROP, MIN_PAIRS
-from core.models import METRICS, MODES
+from core.models import DEFAULT_METRICS, METRICS, MODES
 from core.models import REVIEW_VERDICTS
 
 
@@ -302,6 +302,12 @@ def cmd_show(args) -> int:
         if metric in res.human_review:
             for line in sentences(metric, res.human_review[metric]):
                 print(f"  people: {line}")
+    if res.both_modes:
+        from core import why
+
+        counted = why.summary(res.why)
+        print("why RAG changed the scores: " + ", ".join(f"{why.CLASSES[k]} {n}" for k, n in counted["counts"].items())
+              + f" ({counted['unchanged']} unchanged)")
     return 0
 
 
@@ -515,8 +521,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--kb", required=True)
     s.add_argument("--questions", default="default", help="question set name (default: default)")
     s.add_argument("--modes", type=lambda v: _csv_list(v, MODES), default=MODES, help="llm_only,rag")
-    s.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), default=METRICS,
-                   help="faithfulness,answer_relevancy")
+    s.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), default=DEFAULT_METRICS,
+                   help=f"comma-separated, of {','.join(METRICS)} (default: {','.join(DEFAULT_METRICS)})")
     s.add_argument("--limit", type=int, help="only the first N questions")
     s.add_argument("--top-k", type=int)
     s.add_argument("--search-mode", choices=("vector", "fts", "hybrid"))
@@ -595,8 +601,8 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("file", help="evaluation-markdown, or CSV/TSV/JSON/JSONL/XLSX with llm_only_answer / rag_answer")
     i.add_argument("--kb", required=True, help="knowledge base for evidence where the file has no rag_contexts")
     i.add_argument("--name", help="question set name (default: from the file name)")
-    i.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), default=METRICS,
-                   help="faithfulness,answer_relevancy")
+    i.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), default=DEFAULT_METRICS,
+                   help=f"comma-separated, of {','.join(METRICS)} (default: {','.join(DEFAULT_METRICS)})")
     i.add_argument("--top-k", type=int)
     i.add_argument("--search-mode", choices=("vector", "fts", "hybrid"))
     i.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,

@@ -28,20 +28,26 @@ import numpy as np  # noqa: E402
 from pydantic import BaseModel, ValidationError  # noqa: E402
 from ragas.embeddings.base import BaseRagasEmbedding  # noqa: E402
 from ragas.llms.base import InstructorBaseRagasLLM  # noqa: E402
-from ragas.metrics.collections import AnswerRelevancy, Faithfulness  # noqa: E402
+from ragas.metrics.collections import (  # noqa: E402
+    AnswerCorrectness, AnswerRelevancy, ContextPrecision, ContextRecall, ContextRelevance, Faithfulness)
 
 from core.config import ModelConfig  # noqa: E402
 from core.embeddings import Embedder  # noqa: E402
 from core.errors import JudgeOutputError, ModelError, TransientModelError  # noqa: E402
 from core.llm import LLM  # noqa: E402
-from core.models import Answer, Passage, Score, TokenLogprobs  # noqa: E402
+from core.models import (  # noqa: E402
+    METRICS, REFERENCE_METRICS, RETRIEVAL_METRICS, Answer, Passage, Score, TokenLogprobs)
 
 JUDGE_MAX_TOKENS = 1024
 MAX_LIST_ITEMS = 12  # bounds what a small constrained model can ramble into one JSON list
 MAX_STRING_CHARS = 400
 RETRY_TEMPERATURE = 0.3
 SCORE_CACHE_FORMAT = 1  # raise when what a cached score holds, or how it is computed, changes
-_FLAG = re.compile(r"0/1|\b1 if\b.*\b0 if\b|\b0 if\b.*\b1 if\b")
+_FLAG = re.compile(r"0/1|\b1 if\b.*\b0 (if|otherwise)\b|\b0 if\b.*\b1 if\b")
+_RATING = re.compile(r"\(0, 1, or 2\)")  # context relevance's rating: RAGAS retries anything else
+NO_REFERENCE = "the question has no reference answer"
+NOT_RETRIEVAL = "a property of the retrieved passages, scored once per question on the LLM + RAG item"
+NO_PASSAGES = "no passages were retrieved for this question, so there is no evidence to judge against"
 
 
 class JudgeCache:
@@ -66,7 +72,7 @@ def bounded_schema(schema: dict) -> dict:
     """The response model's JSON schema, tightened for grammar-constrained decoding:
     lists and strings get a length cap, so a small model cannot ramble until it runs out
     of tokens, and 0/1 flags (verdict, noncommittal) may only be 0 or 1 -- RAGAS reads
-    any non-zero as true, so a "365" would silently flip a score."""
+    any non-zero as true, so a "365" would silently flip a score; a 0-2 rating only 0, 1 or 2."""
     def walk(node):
         if isinstance(node, dict):
             kind = node.get("type")
@@ -76,6 +82,8 @@ def bounded_schema(schema: dict) -> dict:
                 node.setdefault("maxLength", MAX_STRING_CHARS)
             elif kind == "integer" and _FLAG.search(node.get("description", "")):
                 node["enum"] = [0, 1]
+            elif kind == "integer" and _RATING.search(node.get("description", "")):
+                node["enum"] = [0, 1, 2]
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
@@ -101,6 +109,7 @@ class RagasJudge(InstructorBaseRagasLLM):
         self.llm, self.cfg, self.cache, self.retries = llm, cfg, cache, retries
         self.limit = limit or contextlib.nullcontext()
         self.log: list[tuple[str, dict]] = []  # (response model name, parsed output)
+        self.failures: list[Exception] = []  # what was raised, for metrics (context relevance) that swallow it
         self.model_seconds = 0.0
         self._seen: dict[str, int] = {}
         self._said: dict[str, str] = {}  # at temperature 0: what each prompt got, so a repeat is not asked again
@@ -123,7 +132,11 @@ class RagasJudge(InstructorBaseRagasLLM):
         if cached is not None:
             parsed = response_model.model_validate_json(cached)
         else:
-            parsed, text = await self._ask(prompt, response_model, schema)
+            try:
+                parsed, text = await self._ask(prompt, response_model, schema)
+            except (ModelError, JudgeOutputError) as e:
+                self.failures.append(e)
+                raise
             if self.cache:
                 self.cache.set(key, text)
             if self.cfg.temperature == 0:
@@ -235,37 +248,51 @@ class Scorer:
             return f"{self.judge.id} likelihood:v{rule_version()}"
         return self.judge.id
 
-    def _score_key(self, answer: Answer, evidence, metric: str) -> str | None:
-        """What decides a score, as a cache key: the judge and its settings, the metric's inputs and
-        (for relevancy) the encoder. None where a score must be computed every time (calibration's
-        held-out rules)."""
+    def _score_key(self, answer: Answer, evidence, metric: str, reference: str) -> str | None:
+        """What decides a score, as a cache key: the judge and its settings, the metric's inputs (the
+        passages, the reference where the metric reads them) and (relevancy, correctness) the encoder.
+        None where a score must be computed every time (calibration's held-out rules)."""
         if self.cache is None or self.held_out:
             return None
+        passages = metric == "faithfulness" or metric in RETRIEVAL_METRICS
         inputs = [SCORE_CACHE_FORMAT, ragas.__version__, metric, self.prompts, self.strictness, answer.question,
-                  answer.text, [(p.id, p.text) for p in evidence] if metric == "faithfulness" else [],
-                  self.embeddings.embedder.identity if metric == "answer_relevancy" else {}]
+                  "" if metric in RETRIEVAL_METRICS else answer.text,
+                  [(p.id, p.text) for p in evidence] if passages else [],
+                  self.embeddings.embedder.identity if metric in ("answer_relevancy", "answer_correctness") else {}]
+        if metric in REFERENCE_METRICS:
+            inputs.append(reference)
         return JudgeCache.key(self.judge_name(metric), self.cfg.temperature, json.dumps(inputs), {"score": 1}, 0)
 
     async def score(self, answer: Answer, evidence: list[Passage] | tuple[Passage, ...],
-                    metric: str) -> Score:
-        """One metric of one answer; never raises for a judging failure. A value once given is
-        kept in the judge cache, so a re-score of what did not change runs neither model nor RAGAS."""
-        key = self._score_key(answer, evidence, metric) if answer.text else None
+                    metric: str, reference: str = "") -> Score:
+        """One metric of one answer (`reference`: the question's reference answer, for the metrics
+        that need one); never raises for a judging failure. A value once given is kept in the judge
+        cache, so a re-score of what did not change runs neither model nor RAGAS."""
+        # the passages' metrics do not read the answer; what does not apply is never looked up (nor kept)
+        judged = answer.text or metric in RETRIEVAL_METRICS
+        key = self._score_key(answer, evidence, metric, reference) \
+            if judged and not not_applicable(metric, answer.mode, reference) else None
         hit = self.cache.get(key) if key else None
         if hit is not None:
             value, details = json.loads(hit)
             return Score(answer.run_id, answer.question_id, answer.mode, metric, value, "", details,
                          self.judge_name(metric), 0.0)
-        s = await self._score(answer, evidence, metric)
+        s = await self._score(answer, evidence, metric, reference)
         if key and s.value is not None:
             self.cache.set(key, json.dumps([s.value, s.details]))
         return s
 
-    async def _score(self, answer: Answer, evidence, metric: str) -> Score:
+    async def _score(self, answer: Answer, evidence, metric: str, reference: str) -> Score:
         judge = RagasJudge(self.judge, self.cfg, self.cache, limit=self.limit)
         value, reason, details, retryable = None, "", {}, False
         try:
-            if not answer.text:
+            if metric not in METRICS:
+                reason = f"unknown metric '{metric}'"
+            elif not_applicable(metric, answer.mode, reference):  # final: nothing a retry could change
+                reason = not_applicable(metric, answer.mode, reference)
+            elif metric in RETRIEVAL_METRICS:
+                value, reason, details = await self._retrieval(judge, answer, evidence, metric, reference)
+            elif not answer.text:
                 # a retryable failed answer leaves a retryable score: resume answers, then scores again
                 reason, retryable = f"no answer to score ({answer.error or 'empty answer'})", answer.retryable
             elif metric == "faithfulness":
@@ -273,7 +300,7 @@ class Scorer:
             elif metric == "answer_relevancy":
                 value, reason, details = await self._relevancy(judge, answer)
             else:
-                reason = f"unknown metric '{metric}'"
+                value, reason, details = await self._correctness(judge, answer, reference)
         except JudgeOutputError as e:  # final: the judge answered, but not in the form the metric needs
             reason = str(e)
         except TransientModelError as e:  # the judge could not be asked now: resume scores it again
@@ -291,7 +318,7 @@ class Scorer:
 
     async def _faithfulness(self, judge, answer, evidence):
         if not evidence:
-            return None, "no passages were retrieved for this question, so there is no evidence to judge against", {}
+            return None, NO_PASSAGES, {}
         contexts = [p.text for p in evidence]
         if self.faithfulness == "likelihood":
             return await self._likelihood(judge, answer, evidence, contexts)
@@ -352,3 +379,63 @@ class Scorer:
         if value is None or math.isnan(value):
             return None, "the judge gave no usable score", details
         return min(1.0, max(0.0, float(value))), "", details  # cosine can dip below 0
+
+    async def _retrieval(self, judge, answer, evidence, metric, reference):
+        """The retrieved passages judged against the question (relevance) or the reference answer
+        (recall: how much of the reference they hold; precision: whether the useful ones rank first)."""
+        if not evidence:
+            return None, NO_PASSAGES, {}
+        contexts, ids = [p.text for p in evidence], [p.id for p in evidence]
+        if metric == "context_relevance":
+            # RAGAS swallows the judge's failures here and returns NaN; one retry is ours (RagasJudge)
+            result = await ContextRelevance(llm=judge, max_retries=1).ascore(answer.question, contexts)
+            ratings = [out["rating"] for name, out in judge.log if name == "ContextRelevanceOutput"]
+            details = {"ratings": ratings, "evidence": ids}
+            if (result.value is None or math.isnan(result.value)) and judge.failures:
+                raise judge.failures[-1]
+        elif metric == "context_recall":
+            result = await ContextRecall(llm=judge).ascore(answer.question, contexts, reference)
+            found = next((out["classifications"] for name, out in judge.log if name == "ContextRecallOutput"), [])
+            details = {"classifications": [{"statement": c["statement"], "attributed": int(bool(c["attributed"])),
+                                            "reason": c["reason"]} for c in found], "evidence": ids}
+            if not found:
+                return None, "the judge found no statements in the reference answer", details
+        else:
+            result = await ContextPrecision(llm=judge).ascore(answer.question, reference, contexts)
+            verdicts = [out for name, out in judge.log if name == "ContextPrecisionOutput"]
+            details = {"passage_verdicts": [{"passage": i, "verdict": int(bool(v["verdict"])), "reason": v["reason"]}
+                                            for i, v in zip(ids, verdicts)], "evidence": ids}
+        value = result.value
+        if value is None or math.isnan(value):
+            return None, "the judge gave no usable score", details
+        return min(1.0, max(0.0, float(value))), "", details
+
+    async def _correctness(self, judge, answer, reference):
+        """The answer against the reference: the F1 of their statements (75%) and their embeddings'
+        similarity (25%), RAGAS's weights."""
+        metric = AnswerCorrectness(llm=judge, embeddings=self.embeddings)
+        result = await metric.ascore(answer.question, answer.text, reference)
+        said = [out["statements"] for name, out in judge.log if name == "StatementGeneratorOutput"]
+        answer_statements, reference_statements = (said + [[], []])[:2]  # asked for the answer, then the reference
+        found = next((out for name, out in judge.log if name == "ClassificationWithReason"), {})
+        details = {"answer_statements": answer_statements, "reference_statements": reference_statements,
+                   **{k: [c["statement"] for c in found.get(k, [])] for k in ("TP", "FP", "FN")}}
+        # RAGAS counts no statements as a perfect match: a believable score that is not one
+        if not answer_statements:
+            return None, "the judge found no statements in the answer", details
+        if not reference_statements:
+            return None, "the judge found no statements in the reference answer", details
+        value = result.value
+        if value is None or math.isnan(value):
+            return None, "the judge gave no usable score", details
+        return min(1.0, max(0.0, float(value))), "", details
+
+
+def not_applicable(metric: str, mode: str, reference: str) -> str:
+    """Why `metric` does not apply to an item, or "": the passages' metrics are scored on the RAG
+    item only, and the reference metrics need the question's reference answer."""
+    if metric in RETRIEVAL_METRICS and mode != "rag":
+        return NOT_RETRIEVAL
+    if metric in REFERENCE_METRICS and not reference.strip():
+        return NO_REFERENCE
+    return ""

@@ -129,7 +129,8 @@ class Executor:
                 outcome.answered += 1
             # a new answer gets new scores; else what is missing or failed for a reason that may pass
             todo = [m for m in run.metrics if a is not old or _redo(scores.get((q.id, mode, m)))]
-            for metric, score in zip(todo, await asyncio.gather(*(scorer.score(a, evidence, m) for m in todo))):
+            scored = await asyncio.gather(*(scorer.score(a, evidence, m, q.reference) for m in todo))
+            for metric, score in zip(todo, scored):
                 writer.score(score, replace=(q.id, mode, metric) in scores)
             outcome.scored += len(todo)
             state["done"] += 1

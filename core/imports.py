@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.config import Settings
 from core.errors import QuestionFileError, RagEvalError
-from core.models import METRICS, MODES, Answer, Passage, Run
+from core.models import DEFAULT_METRICS, MODES, Answer, Passage, Run
 from core.questions import ParsedFile
 from core.runs import check_choices, create_run
 from core.executor import missing_answer
@@ -25,7 +25,7 @@ def set_name_for(origin: str) -> str:
 
 
 def import_run(store: Store, settings: Settings, parsed: ParsedFile, origin: str, kb: str, *,
-               set_name: str | None = None, metrics=METRICS, top_k: int | None = None,
+               set_name: str | None = None, metrics=DEFAULT_METRICS, top_k: int | None = None,
                search_mode: str | None = None) -> Run:
     """Save the file's questions as a new version of a set and its answers as a pending imported
     run. Everything is checked before the first write."""

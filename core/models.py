@@ -6,8 +6,15 @@ from dataclasses import dataclass, field
 
 MODES = ("llm_only", "rag")
 MODE_LABELS = {"llm_only": "LLM only", "rag": "LLM + RAG"}
-METRICS = ("faithfulness", "answer_relevancy")
-METRIC_LABELS = {"faithfulness": "Faithfulness", "answer_relevancy": "Answer relevancy"}
+METRICS = ("faithfulness", "answer_relevancy", "context_relevance", "context_recall", "context_precision",
+           "answer_correctness")
+DEFAULT_METRICS = ("faithfulness", "answer_relevancy")  # what a run scores unless told otherwise
+# properties of the retrieved passages, which both modes share: scored once per question, on the RAG item
+RETRIEVAL_METRICS = ("context_relevance", "context_recall", "context_precision")
+REFERENCE_METRICS = ("context_recall", "context_precision", "answer_correctness")  # need the question's reference
+METRIC_LABELS = {"faithfulness": "Faithfulness", "answer_relevancy": "Answer relevancy",
+                 "context_relevance": "Context relevance", "context_recall": "Context recall",
+                 "context_precision": "Context precision", "answer_correctness": "Answer correctness"}
 REVIEW_VERDICTS = ("right", "wrong")  # a person's verdict on a judge's score (Review)
 
 

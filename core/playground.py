@@ -13,7 +13,7 @@ from core.errors import RagEvalError
 from core.evaluate import JudgeCache, Scorer
 from core.judges import faithfulness_judge
 from core.llm import get_llm
-from core.models import METRICS, MODES, Answer, Passage, Score
+from core.models import DEFAULT_METRICS, MODES, Answer, Passage, Score
 from core.store import Store
 
 
@@ -27,7 +27,7 @@ class Asked:
 
 
 def ask(store: Store, settings: Settings, embedder: Embedder, kb: str, question: str, *, modes=MODES,
-        metrics=METRICS, top_k: int | None = None, search_mode: str | None = None) -> Asked:
+        metrics=DEFAULT_METRICS, top_k: int | None = None, search_mode: str | None = None) -> Asked:
     """The playground: answer one typed question in each mode, judged as a run would judge it."""
     if not question.strip():
         raise RagEvalError("type a question first")

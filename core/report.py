@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from core import charts, stats
+from core import charts, stats, why
 from core.export import csv_bytes
 from core.models import METRIC_LABELS, MODE_LABELS
 from core.results import RawJSON, RunResults, document, items_frame
@@ -33,6 +33,16 @@ METHOD = {
     "answer_relevancy": "how directly the answer addresses the question. The judge writes questions the answer "
                         "would fit; their similarity to the real question is the score, and an evasive answer "
                         "scores 0.",
+    "context_relevance": "whether the retrieved passages bear on the question: two judge prompts each rate them 0, 1 "
+                         "or 2, averaged and scaled to 0-1. A property of the retrieval, so scored once per question "
+                         "(on the LLM + RAG item).",
+    "context_recall": "the share of the reference answer's statements that the retrieved passages support. Scored "
+                      "once per question, and only where the question has a reference answer.",
+    "context_precision": "whether the passages useful for the reference answer are ranked first (average precision of "
+                         "the judge's useful / not useful verdict per passage). Scored once per question, and only "
+                         "where the question has a reference answer.",
+    "answer_correctness": "how far the answer agrees with the reference answer: the F1 of their statements (75%) and "
+                          "their embeddings' similarity (25%). Both modes, only where the question has a reference.",
 }
 
 
@@ -66,8 +76,10 @@ def html_report(store: Store, res: RunResults) -> str:
         if df["category"].ne("").any():
             figures.append(charts.category_differences(stats.by_category(df, metrics)))
     figures += [charts.distributions(df), charts.scatter(df)]
-    parts = [_setup(run), _headline(findings, both), _trust(res.trust, metrics), _people(res.human_review),
-             "<h2>Charts</h2>"]
+    if both:
+        figures.append(charts.why_bar(why.summary(res.why)["counts"]))
+    parts = [_setup(run), _headline(findings, both), _why(res) if both else "", _trust(res.trust, metrics),
+             _people(res.human_review), "<h2>Charts</h2>"]
     parts += [f'<div class="chart">{f.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG)}</div>'
               for f in figures]
     if both:
@@ -122,9 +134,21 @@ def _headline(findings: dict, both: bool) -> str:
     return "".join(out)
 
 
+def _why(res: RunResults) -> str:
+    """Why RAG changed the questions' scores (core.why): the count of each class beside its rule."""
+    summary = why.summary(res.why)
+    rows = "".join(f"<tr><td>{_e(why.CLASSES[k])}</td><td>{n:,}</td><td>{_e(why.RULES[k])}</td></tr>"
+                   for k, n in summary["counts"].items())
+    return (f'<h2>Why RAG changed the scores</h2><table class="setup">{rows}</table>'
+            f'<p class="note">{summary["unchanged"]:,} questions where RAG changed no score by {why.CHANGE} or more '
+            "are not counted; the rules are tried top to bottom and the first that fits wins.</p>")
+
+
 def trust_line(metric: str, t: dict) -> str:
     """One metric's trust verdict and the calibration figures behind it, in plain words."""
     label = METRIC_LABELS[metric]
+    if t.get("calibrated") is False:
+        return t["sentence"]
     detail = t["sentence"].removeprefix(f"{label}: ")
     return f"{label}: {TRUST_WORDS[t['trusted']]}. {detail[:1].upper()}{detail[1:]}"
 

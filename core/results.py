@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from core import reviews
+from core import reviews, why
 from core.models import Run
 from core.store import Store
 
@@ -68,6 +68,7 @@ class RunResults:
     # core.reviews.frame: people's reviews, with what each says
     reviews: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=reviews.FRAME_COLUMNS))
     human_review: dict = field(default_factory=dict)  # core.reviews.figures: the judge against people
+    why: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["question_id", "why", "sentence"]))
 
     @property
     def both_modes(self) -> bool:
@@ -141,6 +142,7 @@ def load(store: Store, run_id: str, *, findings: bool = True) -> RunResults:
         res.human_review = reviews.figures(frame, res.reviews, run.metrics, res.both_modes)
         if res.both_modes:
             res.findings = stats.findings(frame, list(run.metrics), res.repeats)
+            res.why = why.classify(frame)  # core.why: why RAG changed each question's scores
     return res
 
 
@@ -274,6 +276,12 @@ def document(store: Store, res: RunResults, raw: RawJSON | None = None, findings
                            for m, f in res.findings.items()}
         doc["calibration"] = res.trust  # how the run's judge did on the calibration set, per metric
         doc["human_review"] = res.human_review  # how it agrees with people on this run, per metric
+        if res.both_modes:  # why RAG changed each question's scores (core.why): per item, and counted
+            doc["why"] = why.summary(res.why)
+            classes = res.why.set_index("question_id")
+            for it in doc["items"]:
+                it["why"] = {"class": classes.at[it["question_id"], "why"],
+                             "sentence": classes.at[it["question_id"], "sentence"]}
     return doc
 
 
@@ -342,6 +350,8 @@ def items_frame(store: Store, res: RunResults) -> pd.DataFrame:
         rows[metric] = f["value"].to_numpy()
         # an item without its answer has no score either: the export says "not scored yet" for both
         rows[f"{metric}_unscored_reason"] = np.where(has, f["reason"].to_numpy(dtype=object), NOT_SCORED)
+    if res.both_modes and len(res.why):  # core.why's class of the question ("" where RAG changed no score)
+        rows["why"] = rows["question_id"].map(res.why.set_index("question_id")["why"]).fillna("")
     return _with_reviews(rows, res)
 
 

@@ -13,7 +13,7 @@ from core.config import PROJECT_ROOT, ModelConfig, Settings, stored_model
 from core.errors import RagEvalError
 from core.judges import faithfulness_judge
 from core.llm import label
-from core.models import METRICS, MODES, Question, Run
+from core.models import DEFAULT_METRICS, METRICS, MODES, Question, Run
 from core.retrieval import SEARCH_MODES
 from core.store import Store
 
@@ -43,7 +43,8 @@ def check_choices(store: Store, settings: Settings, kb: str, modes: tuple, metri
     return top_k, search_mode
 
 
-def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, modes=MODES, metrics=METRICS,
+def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, modes=MODES,
+               metrics=DEFAULT_METRICS,
                limit: int | None = None, top_k: int | None = None, search_mode: str | None = None,
                question_set_version: int | None = None, imported: bool = False) -> Run:
     """Validate the choices and store a pending run; nothing is computed yet."""
@@ -113,9 +114,13 @@ def estimate(settings: Settings, questions: int, modes, metrics) -> Estimate:
     judge = faithfulness_judge(settings.faithfulness_judge, settings.judge_model)
     # relevancy's repeats at temperature 0 are one prompt: one call (core.evaluate)
     relevancy = settings.relevancy_strictness if settings.judge_model.temperature > 0 else 1
-    per_answer = (2 if "faithfulness" in metrics else 0) + (relevancy if "answer_relevancy" in metrics else 0)
+    per_answer = ((2 if "faithfulness" in metrics else 0) + (relevancy if "answer_relevancy" in metrics else 0)
+                  + (3 if "answer_correctness" in metrics else 0))  # two statement lists, one classification
+    # the passages' metrics, once per question on the RAG item: two judges, one call, one per passage
+    per_question = (2 * ("context_relevance" in metrics) + ("context_recall" in metrics)
+                    + settings.top_k * ("context_precision" in metrics)) if "rag" in modes else 0
     answers = questions * len(modes)
-    return Estimate(questions, answers, answers * per_answer, judge)
+    return Estimate(questions, answers, answers * per_answer + questions * per_question, judge)
 
 
 def setup_differences(a: Run, b: Run) -> list[tuple[str, str, str]]:

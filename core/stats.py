@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from core.models import METRIC_LABELS
+from core.models import METRIC_LABELS, RETRIEVAL_METRICS
 
 RESAMPLES = 10_000
 SEED = 20261124  # fixed, so the same scores always give the same interval
@@ -324,9 +324,21 @@ def findings(df: pd.DataFrame, metrics, repeats: pd.DataFrame | None = None) -> 
         if repeats is not None and len(repeats):
             r = repeats[repeats["metric"] == metric]
             noise, k = judge_noise(r, c.n_pairs), int(r["repeat"].nunique()) if len(r) else 0
-        out[metric] = {"comparison": c.to_json(), "sentence": headline(c), "judge_noise": noise,
+        said = retrieval_sentence(df, metric) if metric in RETRIEVAL_METRICS else headline(c)
+        out[metric] = {"comparison": c.to_json(), "sentence": said, "judge_noise": noise,
                        "noise_sentence": noise_sentence(c, noise, k)}
     return out
+
+
+def retrieval_sentence(df: pd.DataFrame, metric: str) -> str:
+    """A passages' metric is not a RAG-vs-LLM-only comparison (both modes share the passages): its
+    mean over the questions scored, on the RAG item."""
+    v = df[(df["metric"] == metric) & (df["mode"] == "rag")]["value"].dropna()
+    name = METRIC_LABELS.get(metric, metric)
+    if v.empty:
+        return f"{name} judges the retrieved passages, which both modes share; no question was scored on it."
+    return (f"{name} judges the retrieved passages, which both modes share, so it is not a comparison: "
+            f"mean {v.mean():.2f} over {len(v):,} questions.")
 
 
 # -- the judge against people (core/reviews.py joins the reviews to the scores) ----------------

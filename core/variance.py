@@ -16,6 +16,7 @@ from core.errors import ConfigError
 from core.evaluate import Scorer
 from core.llm import LLM, get_llm
 from core.executor import evidence
+from core.runs import run_questions
 from core.store import Store
 
 DEFAULT_REPEATS = 3
@@ -44,6 +45,7 @@ def rejudge(store: Store, settings: Settings, embedder: Embedder, run_id: str, *
                     faithfulness=run.config.get("faithfulness_judge", "ragas"))
     answers = [a for a in store.answers(run_id) if a.text]
     rag = {a.question_id: a for a in answers if a.mode == "rag"}
+    references = {q.id: q.reference for q in run_questions(store, run)}
     have = {(r["question_id"], r["mode"], r["metric"], r["repeat"]) for r in store.repeats(run_id)}
     todo = [(a, metric, r) for a in answers for metric in (metrics or run.metrics) for r in range(repeats)
             if (a.question_id, a.mode, metric, r) not in have]
@@ -57,7 +59,8 @@ def rejudge(store: Store, settings: Settings, embedder: Embedder, run_id: str, *
             break
         if a.question_id not in judged_against:
             judged_against[a.question_id] = evidence(store, run, a.question, rag.get(a.question_id), embedder)
-        store.add_repeat(asyncio.run(scorer.score(a, judged_against[a.question_id], metric)), r, temperature)
+        store.add_repeat(asyncio.run(scorer.score(a, judged_against[a.question_id], metric,
+                                                     references.get(a.question_id, ""))), r, temperature)
         progress(n, len(todo), f"{a.question_id} {a.mode} {metric} #{r + 1}")
     store.optimize("judge_repeats")
     return n

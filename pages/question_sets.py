@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.export import QUESTION_FORMATS, questions_bytes, questions_frame
 from core.imports import import_run, set_name_for
-from core.models import METRIC_LABELS, METRICS
+from core.models import DEFAULT_METRICS, METRIC_LABELS, METRICS
 from core.questions import SUFFIXES, parse_bytes, parse_records
 from core.runs import launch
 from pages import ui
@@ -43,8 +43,8 @@ with st.container(border=True):
                     kbs = ui.kb_names()
                     c1, c2 = st.columns(2)
                     kb = c1.selectbox("Knowledge base", kbs, key="qs_import_kb")
-                    metrics = c2.multiselect("Metrics", METRICS, default=list(METRICS), format_func=METRIC_LABELS.get,
-                                             key="qs_import_metrics")
+                    metrics = c2.multiselect("Metrics", METRICS, default=list(DEFAULT_METRICS),
+                                             format_func=METRIC_LABELS.get, key="qs_import_metrics")
                     if st.form_submit_button("Import and score", icon=":material/upload:", disabled=not kbs,
                                              key="qs_import_go"):
                         with ui.guard("import"):

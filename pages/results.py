@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts, stats
-from core.models import METRIC_LABELS, MODE_LABELS
+from core.models import METRIC_LABELS, MODE_LABELS, RETRIEVAL_METRICS
 from core.results import item
 from pages import judge_noise, review, ui
 
@@ -24,19 +24,17 @@ st.info("Both modes' faithfulness is judged against the **same** passages, those
         "question, so the comparison is like for like.", icon=":material/balance:")
 
 # -- headline -------------------------------------------------------------------------------
-cols = st.columns(len(run.modes) * len(run.metrics))
-i = 0
-for metric in run.metrics:
-    for mode in run.modes:
-        fig = res.figures[(mode, metric)]
-        delta = None
-        c = res.findings.get(metric, {}).get("comparison") if mode == "rag" else None
-        if c and c["mean_diff"] is not None:  # paired: only the questions scored in both modes
-            delta = f"{c['mean_diff']:+.2f} vs LLM only on {c['n_pairs']:,} pairs"
-        cols[i].metric(f"{METRIC_LABELS[metric]} · {MODE_LABELS[mode]}",
-                       "—" if fig.mean is None else f"{fig.mean:.2f}", delta,
-                       help=f"mean of {fig.n_scored:,} scored answers; {fig.n_unscored:,} unscored")
-        i += 1
+cards = [(metric, mode) for metric in run.metrics for mode in run.modes
+         if metric not in RETRIEVAL_METRICS or mode == "rag"]  # the passages' metrics are scored on RAG items
+cols = st.columns(len(cards))
+for col, (metric, mode) in zip(cols, cards):
+    fig = res.figures[(mode, metric)]
+    delta = None
+    c = res.findings.get(metric, {}).get("comparison") if mode == "rag" else None
+    if c and c["mean_diff"] is not None:  # paired: only the questions scored in both modes
+        delta = f"{c['mean_diff']:+.2f} vs LLM only on {c['n_pairs']:,} pairs"
+    col.metric(f"{METRIC_LABELS[metric]} · {MODE_LABELS[mode]}", "—" if fig.mean is None else f"{fig.mean:.2f}",
+               delta, help=f"mean of {fig.n_scored:,} scored answers; {fig.n_unscored:,} unscored")
 
 if res.both_modes:
     for f in res.findings.values():
@@ -56,8 +54,8 @@ ui.init_choice("results_metric", st.query_params.get("metric"), metrics)
 metric = st.radio("Metric", metrics, format_func=METRIC_LABELS.get, horizontal=True, key="results_metric",
                   help="The metric of the per-question views")
 st.query_params["metric"] = metric
-t1, t2, t5, t3, t4 = st.tabs(["Overview", "Per question", "Per category", "Faithfulness vs relevancy", "Table"],
-                             key="results_tab", on_change="rerun", bind="query-params")
+t1, t2, t5, t6, t3, t4 = st.tabs(["Overview", "Per question", "Per category", "Why", "Faithfulness vs relevancy",
+                                  "Table"], key="results_tab", on_change="rerun", bind="query-params")
 if t1.open:
     with t1:
         if res.both_modes:
@@ -65,6 +63,12 @@ if t1.open:
             st.plotly_chart(charts.differences(comps), width="stretch")
         st.plotly_chart(charts.mean_bars(df), width="stretch")
         st.plotly_chart(charts.distributions(df), width="stretch")
+if t6.open:
+    with t6:
+        if res.both_modes:
+            ui.why_section(res)
+        else:
+            st.caption("This run has one mode only, so RAG's effect on a question cannot be classified.")
 if t2.open:
     with t2:
         if res.both_modes:
@@ -145,6 +149,8 @@ st.text(shown["question"])
 if shown.get("reference"):
     st.markdown("**Reference answer**")
     st.text(shown["reference"])
+if res.both_modes:
+    ui.why_line(res, qid)
 review.reviewer_input()
 answer_cols = st.columns(len(run.modes))
 for col, mode in zip(answer_cols, run.modes):
@@ -174,6 +180,7 @@ for col, mode in zip(answer_cols, run.modes):
                 ui.draw_verdicts(details, (shown.get("rag") or {}).get("passages") or [])
             elif details.get("statements"):
                 st.caption("Statements: " + ui.md(" · ".join(details["statements"])))
+            ui.draw_metric_details(details)
             if details.get("generated_questions"):
                 st.caption("Questions the judge generated from this answer:")
                 st.dataframe(pd.DataFrame(details["generated_questions"]), hide_index=True, width="stretch")

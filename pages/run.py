@@ -4,7 +4,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from core.models import METRIC_LABELS, METRICS, MODE_LABELS, MODES
+from core.models import DEFAULT_METRICS, METRIC_LABELS, METRICS, MODE_LABELS, MODES
 from core.results import NOT_ANSWERED, NOT_SCORED
 from core.retrieval import SEARCH_MODES
 from core.results import counts_line
@@ -36,7 +36,7 @@ else:
     answer_label = c1.selectbox("Answer model", list(models), index=configs.index(settings.answer_model))
     judge_label = c2.selectbox("Judge model", list(models), index=configs.index(settings.judge_model))
     modes = c1.multiselect("Modes", MODES, default=list(MODES), format_func=MODE_LABELS.get)
-    metrics = c2.multiselect("Metrics", METRICS, default=list(METRICS), format_func=METRIC_LABELS.get)
+    metrics = c2.multiselect("Metrics", METRICS, default=list(DEFAULT_METRICS), format_func=METRIC_LABELS.get)
     c3, c4, c5 = st.columns(3)
     top_k = c3.number_input("Top-k passages", 1, 50, settings.top_k)
     search_mode = c4.selectbox("Search", SEARCH_MODES, index=SEARCH_MODES.index(settings.search_mode))

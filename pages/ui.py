@@ -243,7 +243,8 @@ def draw_calibration(figures: dict) -> None:
 
     for metric, f in figures.items():
         icon = {True: ":material/verified:", False: ":material/warning:", None: ":material/help:"}[f["trusted"]]
-        verdict = {True: "trustworthy", False: "not trustworthy", None: "not checked"}[f["trusted"]]
+        verdict = ("uncalibrated" if f.get("calibrated") is False
+                   else {True: "trustworthy", False: "not trustworthy", None: "not checked"}[f["trusted"]])
         with st.container(border=True):
             st.markdown(f"{icon} **{METRIC_LABELS[metric]}: {verdict}**")
             st.text(f["sentence"])
@@ -255,3 +256,43 @@ def draw_calibration(figures: dict) -> None:
                            f"{f['unscored']}/{f['scored_answers']} answers unscored · checked {f['checked_at'][:16]}")
                 for reason, n in f["unscored_reasons"].items():
                     st.text(f"unscored {n}×: {reason}")
+
+
+def why_section(res) -> None:
+    """Results: how many questions fall in each "why" class, each with its rule beside the count."""
+    from core import charts, why
+
+    summary = why.summary(res.why)
+    st.markdown("**Why RAG changed the scores**")
+    st.plotly_chart(charts.why_bar(summary["counts"]), width="stretch")
+    st.dataframe([{"class": why.CLASSES[k], "questions": n, "rule": why.RULES[k]}
+                  for k, n in summary["counts"].items()], hide_index=True, width="stretch")
+    st.caption(f"{summary['unchanged']:,} questions where RAG changed no score by {why.CHANGE} or more are not "
+               "counted. Rules are tried top to bottom; the first that fits wins.")
+
+
+def why_line(res, question_id: str) -> None:
+    """Drill-down: this question's "why" class in words, with the figures behind it."""
+    from core import why
+
+    row = res.why.set_index("question_id").loc[question_id]
+    st.markdown("**Why**")
+    st.text(row["sentence"])  # our own words and numbers, kept inert anyway
+    if row["why"] is not None:
+        st.caption(why.RULES[row["why"]])
+
+
+def draw_metric_details(details: dict) -> None:
+    """What the judge said for the retrieval and reference metrics, for the drill-down."""
+    if details.get("ratings"):
+        st.caption("The two judges' ratings of the passages (0-2): " + ", ".join(map(str, details["ratings"])))
+    if details.get("classifications"):
+        st.caption("The reference answer's statements, attributed to the passages or not:")
+        st.dataframe(details["classifications"], hide_index=True, width="stretch")
+    if details.get("passage_verdicts"):
+        st.caption("Each passage, useful for the reference answer or not (in rank order):")
+        st.dataframe(details["passage_verdicts"], hide_index=True, width="stretch")
+    for key, words in (("TP", "in the answer and the reference"), ("FP", "in the answer only"),
+                       ("FN", "in the reference only")):
+        if details.get(key):
+            st.caption(f"Statements {words}: " + md(" · ".join(details[key])))

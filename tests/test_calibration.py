@@ -6,7 +6,7 @@ import json
 import pytest
 
 from core import calibration
-from core.calibration import CalibrationItem, check_judge, figures, judge_trust, run_check
+from core.calibration import CalibrationItem, check_judge, figures, judge_trust, run_check, with_uncalibrated
 from core.config import ModelConfig
 from core.llm.fake import FakeLLM
 from core.models import JudgeCheck, Run
@@ -128,7 +128,8 @@ def test_a_check_is_stored_and_reused_until_the_judge_changes(store, scorer):
     assert judge_trust(store, warm, strictness=1)["faithfulness"]["items"] == 2
     run = Run("r1", "2026-01-01T00:00:00", "kb", "default", 1, ("rag",), ("faithfulness",), "a", first.label, 4,
               "hybrid", config={"judge_model": dataclasses.asdict(warm), "relevancy_strictness": 1})
-    assert judge_trust(store, run) == figures(other)
+    assert judge_trust(store, run) == with_uncalibrated(figures(other))
+    assert judge_trust(store, run)["context_relevance"]["calibrated"] is False  # not on the calibration set
     assert judge_trust(store, first.label)["faithfulness"]["items"] == 3  # by label: newest complete check
     assert judge_trust(store, "openai:never@http://x")["answer_relevancy"]["trusted"] is None
 
@@ -216,6 +217,9 @@ def test_cli_judge_check_on_the_embedded_judge_is_stored_and_shown_with_runs(tmp
     store.create_run(run)
     shown = core("show", "r-cal", "--json")
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["calibration"] == out["metrics"]
+    calibration = json.loads(shown.stdout)["calibration"]
+    assert {m: calibration[m] for m in out["metrics"]} == out["metrics"]
+    assert [m for m, f in calibration.items() if f.get("calibrated") is False] == [
+        "context_relevance", "context_recall", "context_precision", "answer_correctness"]
     text = core("show", "r-cal")
     assert "judge check: Faithfulness: the judge ranked faithful answers first in" in text.stdout

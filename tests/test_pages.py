@@ -113,6 +113,12 @@ def test_run_page_shows_the_form_and_the_estimate(finished_run):
     assert any("Estimated work: 4 answers (2 questions × 2 modes) and up to 12 judge model calls (RAGAS's prompts"
                in c.value for c in at.caption)
     assert [p.proto.text for p in at.get("progress")] == ["done · 4 of 4 items"]
+    metrics = next(m for m in at.multiselect if m.label == "Metrics")
+    assert metrics.value == ["faithfulness", "answer_relevancy"]  # the default two
+    assert {"Context relevance", "Context recall", "Context precision", "Answer correctness"} <= set(metrics.options)
+    metrics.select("context_relevance").run()
+    # context relevance: two judge prompts once per question, on the RAG item
+    assert any("and up to 16 judge model calls" in c.value for c in at.caption)
 
 
 def test_settings_page_locks_what_the_environment_sets(store, monkeypatch):
@@ -276,3 +282,40 @@ def test_a_review_given_on_the_drill_down_is_stored_and_shown(finished_run, stor
                                                                    "**the passage** says a year") for t in at.text)
     assert any("People agreed with the judge on 0 of 1 reviewed faithfulness scores" in m.value for m in at.markdown)
     assert at.text_input(key="results_reviewer").value == "ana"  # remembered for the next review
+
+
+def test_the_drill_down_says_why_rag_changed_the_scores(settings, store, embedder, docs):
+    """RAG's answer is grounded where LLM only's is not: the question is "helped", said in words on
+    the drill-down and counted in the breakdown; the passages' relevance ratings are shown too."""
+    def answer(messages, schema):
+        return "It lasts 365 days." if "Documentation passages" in messages[-1]["content"] else "No idea."
+
+    def judge(messages, schema):
+        prompt = messages[-1]["content"]
+        return {"StatementGeneratorOutput": {"statements": ["It is unknown." if "No idea." in prompt
+                                                            else "Cookies last 365 days."]},
+                "NLIStatementOutput": {"statements": [{"statement": "s", "reason": "r",
+                                                       "verdict": 0 if "It is unknown." in prompt else 1}]},
+                "AnswerRelevanceOutput": {"question": "How long do cookies last?", "noncommittal": 0},
+                "ContextRelevanceOutput": {"rating": 2}}[schema["title"]]
+
+    ingest([str(docs)], "docs", store, embedder, settings)
+    store.save_question_set("one", [Question("a", "How long does the remember cookie last?")])
+    run = create_run(store, settings, "docs", "one", metrics=("faithfulness", "answer_relevancy", "context_relevance"))
+    Executor(store, settings, embedder, run.id, FakeLLM(answer), FakeLLM(judge)).execute()
+    at = app("pages/results.py")
+    at.query_params["run"] = run.id
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    texts = [t.value for t in at.text]
+    assert any(t.startswith("Helped: faithfulness +1.00") and "context relevance 1.00" in t for t in texts), texts
+    assert any("ratings of the passages (0-2): 2, 2" in c.value for c in at.caption)
+    assert any("uncalibrated" in w.value for w in at.warning)  # context relevance is not on the calibration set
+    assert not [d for d in at.dataframe if "rule" in d.value.columns]  # the breakdown is built in its own tab
+    at.query_params["results_tab"] = "Why"
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    breakdown = next(d.value for d in at.dataframe if "rule" in d.value.columns)
+    assert breakdown.set_index("class").at["helped", "questions"] == 1
+    assert breakdown.set_index("class").at["helped", "rule"].startswith("RAG raised at least one score by 0.1")
+    assert len(at.get("plotly_chart")) == 1  # the breakdown's bar

@@ -82,7 +82,9 @@ def test_report_is_one_self_contained_file(contrasted_run, tmp_path, capsys):
     assert cli(capsys, "report", contrasted_run, "--out", str(out))[0] == 0
     doc = out.read_text(encoding="utf-8")
     assert re.search(r"<script[^>]+src=", doc) is None and "<link" not in doc  # nothing fetched
-    assert doc.count('class="plotly-graph-div"') == 7  # differences, means, 2 deltas, categories, boxes, scatter
+    # differences, means, 2 deltas, categories, the why breakdown, boxes, scatter
+    assert doc.count('class="plotly-graph-div"') == 8
+    assert "Why RAG changed the scores" in doc and "RAG raised at least one score by 0.1" in doc
     assert "Question set</td><td>eight (version 1)" in doc and "Knowledge base</td><td>docs" in doc
     assert re.search(r"RAG (raised|lowered|made no clear difference to) faithfulness", doc)
     assert "Where retrieval helped most" in doc and "=HYPERLINK" in doc  # both answers side by side
@@ -106,7 +108,7 @@ def test_report_opens_offline_in_chromium_without_errors(contrasted_run, tmp_pat
         page.on("request", lambda r: r.url.startswith("file:") or requests.append(r.url))
         page.goto(out.as_uri())
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
-        assert page.locator(".js-plotly-plot").count() == 7
+        assert page.locator(".js-plotly-plot").count() == 8
         page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
         browser.close()
     assert errors == [] and requests == []

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from core import charts, results, stats
-from core.models import METRICS, MODES, Answer, Passage, Question, Review, Run, Score
+from core.models import DEFAULT_METRICS, MODES, Answer, Passage, Question, Review, Run, Score
 from core.runs import summary
 from core.store import now
 
@@ -72,7 +72,7 @@ def small_run(store):
     qs = [Question(f"q{i}", f"Question {i}?", reference="ref" if i == 1 else "", category="a" if i < 3 else "")
           for i in range(6)]
     saved = store.save_question_set("six", qs)
-    run = Run("r1", now(), "kb", "six", saved.version, MODES, METRICS, "endpoint:m", "endpoint:j", 4, "hybrid",
+    run = Run("r1", now(), "kb", "six", saved.version, MODES, DEFAULT_METRICS, "endpoint:m", "endpoint:j", 4, "hybrid",
               limit=5, status="done")
     store.create_run(run)
     p = (Passage("d::0", "The cookie lasts 365 days.", "d", "doc.md", "Guide > Cookies", 0.91),
@@ -85,7 +85,7 @@ def small_run(store):
             answers.append(Answer("r1", f"q{i}", mode, f"Question {i}?", "" if i == 4 else f"Answer {i} {mode}",
                                   p if mode == "rag" else (), "imported" if i == 2 else "endpoint:m", 1.5, 100, 20,
                                   error="the endpoint failed" if i == 4 else ""))
-            for metric in METRICS:
+            for metric in DEFAULT_METRICS:
                 if (i, mode, metric) == (1, "llm_only", "answer_relevancy"):
                     continue  # not scored yet
                 if i == 4 or (i, metric) == (0, "faithfulness") and mode == "rag":
@@ -176,7 +176,7 @@ def big_frame(n: int) -> pd.DataFrame:
         "question_id": np.repeat([f"q{i}" for i in range(n)], 4),
         "question": np.repeat([f"Question {i} about something?" for i in range(n)], 4),
         "category": np.repeat([f"c{i % 5}" for i in range(n)], 4), "mode": np.tile(np.repeat(MODES, 2), n),
-        "metric": np.tile(METRICS, 2 * n), "value": values, "reason": ""})
+        "metric": np.tile(DEFAULT_METRICS, 2 * n), "value": values, "reason": ""})
 
 
 def points(fig) -> int:

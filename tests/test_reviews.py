@@ -13,7 +13,7 @@ from core.errors import RagEvalError
 from core.executor import Executor
 from core.ingest import ingest
 from core.llm.fake import FakeLLM
-from core.models import METRICS, MODES, Question, Review, Run, Score
+from core.models import DEFAULT_METRICS, MODES, Question, Review, Run, Score
 from core.runs import create_run
 from core.store import now
 
@@ -22,12 +22,12 @@ from core.store import now
 def scored_run(store):
     """Four questions, both modes, both metrics; q3's RAG faithfulness left unscored."""
     saved = store.save_question_set("four", [Question(f"q{i}", f"Question {i}?") for i in range(4)])
-    store.create_run(Run("r1", now(), "kb", "four", saved.version, MODES, METRICS, "endpoint:m", "endpoint:j", 4,
-                         "hybrid", status="done"))
+    store.create_run(Run("r1", now(), "kb", "four", saved.version, MODES, DEFAULT_METRICS, "endpoint:m",
+                         "endpoint:j", 4, "hybrid", status="done"))
     values = {"llm_only": [0.2, 0.4, 0.6, 0.8], "rag": [0.9, 0.7, 0.3, None]}
     store.add_scores([Score("r1", f"q{i}", mode, metric, v, "" if v is not None else "the judge found no statements")
                       for mode, vs in values.items() for i, v in enumerate(vs)
-                      for metric in METRICS if not (metric == "answer_relevancy" and v is None)]
+                      for metric in DEFAULT_METRICS if not (metric == "answer_relevancy" and v is None)]
                      + [Score("r1", "q3", "rag", "answer_relevancy", 0.5)])
     return "r1"
 
