@@ -98,7 +98,7 @@ def test_the_fitted_rule_file_matches_the_code_the_model_and_the_calibration_set
     assert rules.rule.features == FEATURES  # the figures the code computes and the fit uses
     assert rules.calibration_set == set_version()  # an edited calibration set needs a refit
     data = json.loads(Path("data/likelihood_judge.json").read_text())
-    assert data["model_sha256"] == gguf_digest(model.path)
+    assert data["model_sha256"] == gguf_digest(model.weights)  # the weights that run, as fitted
     held_out = [set(h) for h, _ in rules.folds]
     ids = {i.id for i in load_items()}
     assert set().union(*held_out) == ids and sum(map(len, held_out)) == len(ids)  # folds partition the set
