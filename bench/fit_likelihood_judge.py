@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-VERSION = "1"
+VERSION = "2"  # 2: refitted on the weights that run since the Q8_0 copy and flash attention (was: Q4_1)
 ALTERNATIVES = {"pmi": ("pmi",), "logp_evidence": ("logp_evidence",), "disagreement": ("disagreement",),
                 "logp_evidence+pmi": ("logp_evidence", "pmi"), "pmi+disagreement": ("pmi", "disagreement")}
 

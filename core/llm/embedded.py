@@ -123,14 +123,15 @@ def _requantize(src: str, out: Path, ftype: int) -> None:
     tmp = out.with_name(f"{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        if llama_cpp.llama_model_quantize(src.encode(), str(tmp).encode(), params) != 0:
-            raise ModelError(f"llama.cpp could not write a faster copy of '{src}' to {out.parent}")
-        os.replace(tmp, out)
+        try:
+            if llama_cpp.llama_model_quantize(src.encode(), str(tmp).encode(), params) != 0:
+                raise OSError("llama.cpp's quantizer failed")
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
     except OSError as e:
-        raise ModelError(f"could not write a faster copy of the GGUF model under {out.parent} ({e}); "
-                         f"check that RAGEVAL_HOME is writable") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise ModelError(f"could not write a faster copy of the GGUF model '{src}' under {out.parent} ({e}); "
+                         f"check that RAGEVAL_HOME is writable and has {Path(src).stat().st_size * 2 >> 20} MB free") from None
 
 
 @lru_cache(maxsize=8)
