@@ -3,7 +3,7 @@
     python bench/fit_likelihood_judge.py [--folds 5] [--write] [--judge PATH.gguf]
 
 Scores every calibration answer (faithful, contradicting, subtly wrong) with the two
-likelihood passes (figures cached under bench/results/ per model file), then prints the
+likelihood passes (figures cached under bench/results/ per file that runs), then prints the
 held-out pairwise figures of the rule for several feature sets, each cross-validated the
 same way: the answers of an item are scored only by a rule fitted without that item. The
 feature set that ships was chosen before this ran (core.judges.fitting.FEATURES); the others
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-VERSION = "1"
+VERSION = "2"  # 2: refitted on the weights that run since the Q8_0 copy and flash attention (was: Q4_1)
 ALTERNATIVES = {"pmi": ("pmi",), "logp_evidence": ("logp_evidence",), "disagreement": ("disagreement",),
                 "logp_evidence+pmi": ("logp_evidence", "pmi"), "pmi+disagreement": ("pmi", "disagreement")}
 
@@ -69,7 +69,7 @@ def main() -> None:
 
     model = EmbeddedLLM(args.judge)
     items = load_items()[: args.limit]
-    table = figures_table(model, items, ROOT / "bench" / "results" / f"likelihood_passes_{gguf_digest(model.path)[:12]}.json")
+    table = figures_table(model, items, ROOT / "bench" / "results" / f"likelihood_passes_{gguf_digest(model.weights)[:12]}.json")
     print(f"{len(items)} items, {sum(len(v) for t in table.values() for v in t.values())} statements, "
           f"{args.folds}-fold cross-validation by item (held-out figures)")
     for name, feats in {"shipped " + "+".join(FEATURES): FEATURES, **ALTERNATIVES}.items():
@@ -83,7 +83,8 @@ def main() -> None:
         data = {"about": "The likelihood judge's verdict rule (core/judges/likelihood.py), fitted by "
                          "bench/fit_likelihood_judge.py on data/judge_calibration.json. Cross-validation figures are "
                          "held-out: each item scored by the fold rule fitted without it.",
-                "version": VERSION, "model": Path(model.path).name, "model_sha256": gguf_digest(model.path),
+                "version": VERSION, "model": Path(model.path).name, "runs": Path(model.weights).name,
+                "model_sha256": gguf_digest(model.weights),
                 "calibration_set": set_version(), "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "rule": {k: v for k, v in asdict(rule).items() if k != "version"},
                 "folds": [{"held_out": sorted(h), "rule": {k: v for k, v in asdict(r).items() if k != "version"}}

@@ -38,14 +38,14 @@ def per_answer(scorer, answers, metric: str) -> float:
 
 def judges(n: int) -> None:
     from core.calibration import load_items
-    from core.config import ModelConfig
+    from core.config import ModelConfig, load_settings
     from core.embeddings import get_embedder
     from core.evaluate import Scorer
     from core.llm import get_llm
     from core.models import Answer, Passage
 
-    cfg, embedder = ModelConfig(), get_embedder("")
-    llm = get_llm(cfg)
+    cfg, embedder, threads = ModelConfig(), get_embedder(""), load_settings().threads
+    llm = get_llm(cfg, threads)  # as a run builds it (RAGEVAL_THREADS)
     kinds = ("faithful", "unfaithful", "subtly_unfaithful")
     answers = []
     for i, item in enumerate(load_items()):
@@ -54,7 +54,8 @@ def judges(n: int) -> None:
         evidence = tuple(Passage(f"{item.id}#{j}", t, "c", item.id, "", 1.0) for j, t in enumerate(item.evidence))
         kind = kinds[i % 3]
         answers.append((Answer("bench", item.id, kind, item.question, getattr(item, kind), evidence), evidence))
-    print(f"SmolLM2-135M on {os.cpu_count()} cores, {len(answers)} calibration answers, no cache")
+    print(f"SmolLM2-135M ({Path(llm.weights).name}) on {os.cpu_count()} cores, {threads} llama.cpp threads, "
+          f"{len(answers)} calibration answers, no cache")
     like = per_answer(Scorer(llm, cfg, embedder, None, 3, faithfulness="likelihood"), answers, "faithfulness")
     ragas = per_answer(Scorer(llm, cfg, embedder, None, 3, faithfulness="ragas"), answers, "faithfulness")
     per_answer(Scorer(llm, cfg, embedder, None, 3), answers, "answer_relevancy")

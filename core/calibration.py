@@ -267,12 +267,12 @@ def fit_figures(cfg: ModelConfig) -> dict | None:
     figures of its rule's cross-validation, when the rule was fitted for this very model file
     on this very calibration set (else None)."""
     from core.judges.likelihood import load_rules
-    from core.llm.embedded import default_gguf, gguf_digest
+    from core.llm.embedded import default_gguf, gguf_digest, runtime_gguf
 
     rules = load_rules()
     gguf = Path(cfg.model or default_gguf())
     if (cfg.backend != "embedded" or not gguf.is_file() or rules.calibration_set != set_version()
-            or rules.model_sha256 != gguf_digest(str(gguf))):
+            or rules.model_sha256 != gguf_digest(runtime_gguf(str(gguf)))):
         return None
     by_pair = {w: dict(rules.cross_validation["pairs"][w]) for w, _ in [("unfaithful", 0), ("subtly_unfaithful", 0)]}
     right, n = sum(p["right"] for p in by_pair.values()), sum(p["n"] for p in by_pair.values())

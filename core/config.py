@@ -122,7 +122,10 @@ class Settings:
     concurrency: int = 1  # items scored at once; raise it for endpoints that serve in parallel
     relevancy_strictness: int = 3  # questions RAGAS generates per answer for answer relevancy
     faithfulness_judge: str = "auto"  # "likelihood", "ragas", or "auto": likelihood for an embedded judge
-    threads: int = 2
+    # llama.cpp threads for the embedded models. One: on a machine whose cores other work
+    # shares, a second thread is preempted and the first waits for it at every layer's barrier;
+    # here (2 cores shared with other work) one thread judged 2-4x faster than two
+    threads: int = 1
     storage_uri: str = ""  # "" = <home>/lancedb; or an object-storage URI such as s3://bucket/path
     # operator-only (environment): API-key variables a model may name; server folders the pages may ingest
     api_key_envs: tuple[str, ...] = ("OPENAI_API_KEY",)
@@ -339,6 +342,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"setting {PREFIX}CHUNK_OVERLAP={s.chunk_overlap}: use 0 to half of CHUNK_TOKENS")
     if s.concurrency < 1:
         raise ConfigError(f"setting {PREFIX}CONCURRENCY={s.concurrency}: use 1 or more")
+    if not 1 <= s.threads <= 256:
+        raise ConfigError(f"setting {PREFIX}THREADS={s.threads}: use 1 or more (the embedded models' CPU threads)")
     if s.faithfulness_judge not in ("auto", "likelihood", "ragas"):
         raise ConfigError(f"setting {PREFIX}FAITHFULNESS_JUDGE={s.faithfulness_judge!r}: use auto, likelihood or ragas")
     if not 1 <= s.relevancy_strictness <= 5:

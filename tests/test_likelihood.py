@@ -98,7 +98,7 @@ def test_the_fitted_rule_file_matches_the_code_the_model_and_the_calibration_set
     assert rules.rule.features == FEATURES  # the figures the code computes and the fit uses
     assert rules.calibration_set == set_version()  # an edited calibration set needs a refit
     data = json.loads(Path("data/likelihood_judge.json").read_text())
-    assert data["model_sha256"] == gguf_digest(model.path)
+    assert data["model_sha256"] == gguf_digest(model.weights)  # the weights that run, as fitted
     held_out = [set(h) for h, _ in rules.folds]
     ids = {i.id for i in load_items()}
     assert set().union(*held_out) == ids and sum(map(len, held_out)) == len(ids)  # folds partition the set
@@ -131,13 +131,13 @@ def test_logits_read_at_the_answer_match_a_full_logits_pass(model):
     import numpy as np
     from llama_cpp import Llama
 
-    from core.llm.embedded import _chat_prompt
+    from core.llm.embedded import CONTEXT_OPTIONS, _chat_prompt
     from core.judges.likelihood import evidence_messages
 
     messages = evidence_messages(QUESTION, EVIDENCE)
     answer = "By default the remember-me cookie lasts 30 days."
     got = model.continuation_logprobs(messages, answer)
-    ref = Llama(model_path=model.path, n_ctx=512, logits_all=True, verbose=False)
+    ref = Llama(model_path=model.weights, n_ctx=512, logits_all=True, verbose=False, **CONTEXT_OPTIONS)  # what runs
     prompt, cont = _chat_prompt(ref, messages), ref.tokenize(answer.encode(), add_bos=False)
     ref.eval(prompt + cont)
     rows = np.asarray(ref.scores[len(prompt) - 1: len(prompt) + len(cont) - 1], dtype=np.float64)

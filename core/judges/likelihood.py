@@ -126,7 +126,7 @@ class RuleFile:
     folds: tuple[tuple[frozenset[str], Rule], ...]  # (held-out calibration item ids, rule fitted without them)
     calibration_set: str  # hash of the calibration file it was fitted on
     cross_validation: dict
-    model_sha256: str = ""  # the GGUF it was fitted for
+    model_sha256: str = ""  # the GGUF it was fitted on: the weights that run (a requantized copy, if any)
     fitted_at: str = ""
 
     def rule_for(self, item_id: str | None = None) -> Rule:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from core.config import ModelConfig
+from core.config import ModelConfig, Settings
 from core.llm.base import LLM, Messages
 from core.llm.embedded import EmbeddedLLM
 from core.llm.openai_compat import OpenAICompatLLM
@@ -16,7 +16,7 @@ __all__ = ["LLM", "Messages", "BACKENDS", "get_llm", "identity", "label"]
 
 
 @lru_cache(maxsize=16)
-def get_llm(cfg: ModelConfig, threads: int = 2) -> LLM:
+def get_llm(cfg: ModelConfig, threads: int = Settings.threads) -> LLM:
     """The process-wide model object for a configuration (loaded once)."""
     return BACKENDS[cfg.backend](model=cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
                                  timeout_s=cfg.timeout_s, n_ctx=cfg.n_ctx, threads=threads, retries=cfg.retries,
