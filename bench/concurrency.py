@@ -78,28 +78,16 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="rageval-concurrency-"))
     os.environ["RAGEVAL_HOME"] = str(home / "home")
-    from core.config import load_settings
-    from core.embeddings import get_embedder
+    from bench.faults import endpoint_workspace
     from core.executor import Executor
-    from core.ingest import ingest
-    from core.models import Question
     from core.runs import create_run
-    from core.workspace import open_workspace
-    from tests.conftest import write_docs
 
     server = ServerProcess()
     for role in ("ANSWER", "JUDGE"):
         os.environ.update({f"RAGEVAL_{role}_BACKEND": "openai", f"RAGEVAL_{role}_MODEL": "m",
                            f"RAGEVAL_{role}_BASE_URL": server.url})
     os.environ["RAGEVAL_FAITHFULNESS_JUDGE"] = "ragas"  # an endpoint judge: RAGAS's prompts, 2 calls an answer
-    base = load_settings()
-    store = open_workspace(base)
-    embedder = get_embedder(base.embedding_model)
-    ingest([str(write_docs(home / "docs"))], "kb", store, embedder, base)
-    topics = ["How long does the Flask-Login remember me cookie last?", "How do I open an sqlite3 database in memory?",
-              "How do I start gunicorn with four workers?", "How do I roll back an sqlite3 transaction?"]
-    store.save_question_set("bench", [Question(f"q{i}", f"{topics[i % len(topics)]} ({i})")
-                                      for i in range(args.questions)])
+    base, store, embedder = endpoint_workspace(home, "bench", args.questions)
 
     def execute(case: str, concurrency: int, delay: float, run_id: str | None = None, rescore: bool = False):
         # each case has its own judge cache, so no cold run is answered from another's

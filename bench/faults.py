@@ -43,6 +43,29 @@ def item_counts(store, run_id: str) -> dict:
     return c
 
 
+TOPICS = ["How long does the Flask-Login remember me cookie last?", "How do I open an sqlite3 database in memory?",
+          "How do I start gunicorn with four workers?", "How do I roll back an sqlite3 transaction?"]
+
+
+def endpoint_workspace(home: Path, set_name: str, questions: int):
+    """The settings the environment names, their workspace and encoder, a small knowledge base "kb"
+    and a question set of `questions` questions: what a bench against a local server runs on."""
+    from core.config import load_settings
+    from core.embeddings import get_embedder
+    from core.ingest import ingest
+    from core.models import Question
+    from core.workspace import open_workspace
+    from tests.conftest import write_docs
+
+    base = load_settings()
+    store = open_workspace(base)
+    embedder = get_embedder(base.embedding_model)
+    ingest([str(write_docs(home / "docs"))], "kb", store, embedder, base)
+    store.save_question_set(set_name, [Question(f"q{i}", f"{TOPICS[i % len(TOPICS)]} ({i})")
+                                       for i in range(questions)])
+    return base, store, embedder
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--questions", type=int, default=3, help="questions per case, answered in both modes")
@@ -54,14 +77,8 @@ def main() -> None:
     os.environ["RAGEVAL_HOME"] = str(home / "home")
     import dataclasses
 
-    from core.config import load_settings
-    from core.embeddings import get_embedder
-    from core.ingest import ingest
-    from core.models import Question
     from core.runs import create_run
     from core.executor import Executor
-    from core.workspace import open_workspace
-    from tests.conftest import write_docs
     from tests.fault_server import FAULTS, FaultServer
 
     server = FaultServer(hang_s=args.timeout * 2)
@@ -71,14 +88,7 @@ def main() -> None:
                            f"RAGEVAL_{role}_RETRIES": str(args.retries), f"RAGEVAL_{role}_BACKOFF": "0.05",
                            f"RAGEVAL_{role}_BACKOFF_MAX": "0.2"})
     os.environ["RAGEVAL_RELEVANCY_STRICTNESS"] = "1"
-    base = load_settings()
-    store = open_workspace(base)
-    embedder = get_embedder(base.embedding_model)
-    ingest([str(write_docs(home / "docs"))], "kb", store, embedder, base)
-    topics = ["How long does the Flask-Login remember me cookie last?", "How do I open an sqlite3 database in memory?",
-              "How do I start gunicorn with four workers?", "How do I roll back an sqlite3 transaction?"]
-    store.save_question_set("faults", [Question(f"q{i}", f"{topics[i % len(topics)]} ({i})")
-                                       for i in range(args.questions)])
+    base, store, embedder = endpoint_workspace(home, "faults", args.questions)
 
     cols = ("expected", "present", "scored", "retryable", "final", "lost")
     print(f"{'case':<21} {'':<7}" + "".join(f"{c:>10}" for c in cols) + f"  {'status':<11} calls  seconds")
