@@ -4,6 +4,14 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+# llama-cpp-python compiles llama.cpp here. Not with -march=native: on a CPU with AMX tiles
+# that build runs its matrix products on AMX, which segfaulted in this sandbox
+# (ggml_backend_amx_mul_mat). AVX2 + FMA, which every x86-64 server of the last decade has, is
+# fast on this model and runs on any such machine. Its own stamp: a new pin elsewhere must not
+# cost a 6-minute rebuild, and a change of these flags must rebuild a venv built without them.
+LLAMA_REQ := $(shell grep '^llama-cpp-python' requirements.txt)
+LLAMA_CMAKE_ARGS := $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON)
+LLAMA_STAMP := $(VENV)/.llama-$(shell echo '$(LLAMA_REQ) $(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
 
 .PHONY: setup sysdeps run test bench bench-retrieval bench-results clean
 
@@ -22,8 +30,14 @@ endef
 sysdeps:
 	$(call apt_ensure,cmake gcc g++)
 
-$(STAMP): requirements.txt
+$(LLAMA_STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# built from source with the flags above; --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir --no-deps --force-reinstall "$(LLAMA_REQ)"
+	rm -f $(VENV)/.llama-*
+	touch $(LLAMA_STAMP)
+
+$(STAMP): requirements.txt $(LLAMA_STAMP)
 	# torch first and alone: this pin takes the CPU wheel; a looser one pulls CUDA builds
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements.txt
