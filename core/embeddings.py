@@ -9,6 +9,8 @@ from pathlib import Path
 
 from core.errors import ModelError
 
+FEW_TEXTS = 8  # an encode of at most this many texts runs on one thread (Embedder.encode)
+
 # Model weights come from installed packages, never from a hub: fail fast instead of hanging.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -38,6 +40,7 @@ class Embedder:
         self.max_tokens = self.model.max_seq_length
         self.tokenizer = self.model.tokenizer
         self.encoded = 0  # texts encoded in this process; tests read it to prove caching
+        self.threads = max(1, os.cpu_count() or 1)  # torch's intra-op threads for a batch
         self._lock = threading.Lock()
 
     @cached_property
@@ -53,7 +56,13 @@ class Embedder:
         return {"model": self.name, "dim": self.dim, "sha256": h.hexdigest()[:16]}
 
     def encode(self, texts: list[str], batch_size: int = 32):
+        import torch
+
         with self._lock:  # torch releases the GIL; one encode at a time keeps 2 cores sane
+            # intra-op threads pay on an ingest's batches; on a query or a few generated questions
+            # they only wait for each other at every layer, and on cores other work shares a
+            # 5 ms encode took 600 ms with 2 threads (50 ms with 1): few texts, one thread
+            torch.set_num_threads(1 if len(texts) <= FEW_TEXTS else self.threads)
             vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                         convert_to_numpy=True, show_progress_bar=False)
             self.encoded += len(texts)
@@ -66,7 +75,4 @@ class Embedder:
 @lru_cache(maxsize=4)
 def get_embedder(path: str = "") -> Embedder:
     """The process-wide encoder for a model path ("" = the packaged all-MiniLM-L6-v2)."""
-    import torch
-
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     return Embedder(path or default_model_path())

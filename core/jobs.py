@@ -35,6 +35,7 @@ from core.models import Job
 from core.store import Store, now, quote
 
 HEARTBEAT_S = 5.0  # how often a worker says it lives
+CANCEL_POLL_S = 0.25  # how often, at most, a worker reads its cancel flag from the store
 # a job not heard from for this long is dead (a worker's start-up included)
 STALE_S = float(os.environ.get("RAGEVAL_JOB_STALE_S") or 45.0)
 ACTIVE = ("pending", "running")
@@ -150,6 +151,7 @@ class Claim:
     def __init__(self, store: Store, job: Job):
         self.store, self.job = store, job
         self._progress = (0, 0)
+        self._next_poll = 0.0  # when cancelled() next reads the store
         self._cancel = threading.Event()
         self._lost = threading.Event()
         self._stop = threading.Event()
@@ -157,9 +159,12 @@ class Claim:
         self._thread.start()
 
     def cancelled(self) -> bool:
-        """True once someone asked this job to stop, or another worker took it over (read
-        from the store: a worker asks between items, so a cancel takes effect at once)."""
-        if not (self._cancel.is_set() or self._lost.is_set()):
+        """True once someone asked this job to stop, or another worker took it over. A worker
+        asks between items; the store is read at most every CANCEL_POLL_S (a read of the jobs
+        table costs milliseconds, as much as the engine's whole work for a model call), so a
+        cancel takes effect within that."""
+        if not (self._cancel.is_set() or self._lost.is_set()) and time.monotonic() >= self._next_poll:
+            self._next_poll = time.monotonic() + CANCEL_POLL_S
             self._check(self.store.job(self.job.key))
         return self._cancel.is_set() or self._lost.is_set()
 

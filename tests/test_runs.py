@@ -1,9 +1,11 @@
 """Orchestration with a scripted model: resume, cancel, isolation. The real models are
 exercised in test_engine_e2e.py; here the model is not what is tested."""
 import json
+import time
 
 import pytest
 
+from core import jobs
 from core.ingest import ingest
 from core.llm.fake import FakeLLM
 from core.models import Question
@@ -64,6 +66,7 @@ def test_cancel_stops_after_the_items_in_flight(settings, store, embedder, kb):
 
     def answer_then_cancel(messages, schema):
         cancel(store, run.id)
+        time.sleep(jobs.CANCEL_POLL_S)  # a worker reads the flag from the store at most this often
         return "An answer."
 
     out = Executor(store, settings, embedder, run.id, FakeLLM(answer_then_cancel), FakeLLM(judge_reply)).execute()

@@ -96,11 +96,11 @@ class OpenAICompatLLM(LLM):
 
         with self._converted():
             try:
-                r = self._client.chat.completions.create(**self._request(messages, schema, max_tokens, temperature))
+                r = self._create(self._client, messages, schema, max_tokens, temperature)
             except openai.APIStatusError as e:
                 if not self._other_schema_style(e, schema):
                     raise
-                r = self._client.chat.completions.create(**self._request(messages, schema, max_tokens, temperature))
+                r = self._create(self._client, messages, schema, max_tokens, temperature)
         return self._read(r)
 
     async def _aattempt(self, messages, schema, max_tokens, temperature) -> tuple[str, int, int]:
@@ -110,11 +110,11 @@ class OpenAICompatLLM(LLM):
         client = self._async_client()
         with self._converted():
             try:
-                r = await client.chat.completions.create(**self._request(messages, schema, max_tokens, temperature))
+                r = await self._create(client, messages, schema, max_tokens, temperature)
             except openai.APIStatusError as e:
                 if not self._other_schema_style(e, schema):
                     raise
-                r = await client.chat.completions.create(**self._request(messages, schema, max_tokens, temperature))
+                r = await self._create(client, messages, schema, max_tokens, temperature)
         return self._read(r)
 
     def _async_client(self):
@@ -213,6 +213,15 @@ class OpenAICompatLLM(LLM):
             raise TransientModelError(f"{self.base_url} sent token counts that are not numbers (model "
                                       f"{self.model})")
         return content or "", counts[0], counts[1]
+
+    def _create(self, client, messages, schema, max_tokens, temperature):
+        """The chat completion call, on the sync or the async client. Its body is posted as it is:
+        `chat.completions.create` first walks all of it (prompt, schema) against its typed
+        parameters, a third of the client's time per call, for a body that is plain JSON already."""
+        from openai.types.chat import ChatCompletion
+
+        return client.post("/chat/completions", body=self._request(messages, schema, max_tokens, temperature),
+                           cast_to=ChatCompletion)
 
     def _request(self, messages, schema, max_tokens, temperature) -> dict:
         kwargs = {}
