@@ -4,12 +4,14 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from functools import cached_property, lru_cache
 from pathlib import Path
 
 from core.errors import ModelError
 
-FEW_TEXTS = 8  # an encode of at most this many texts runs on one thread (Embedder.encode)
+FEW_TEXTS = 8  # an encode of at most this many texts runs on one thread and is remembered
+RECENT_TEXTS = 512  # how many such texts' vectors are remembered
 
 # Model weights come from installed packages, never from a hub: fail fast instead of hanging.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -41,6 +43,7 @@ class Embedder:
         self.tokenizer = self.model.tokenizer
         self.encoded = 0  # texts encoded in this process; tests read it to prove caching
         self.threads = max(1, os.cpu_count() or 1)  # torch's intra-op threads for a batch
+        self._recent: OrderedDict = OrderedDict()  # text -> vector, of the last few short encodes
         self._lock = threading.Lock()
 
     @cached_property
@@ -56,16 +59,30 @@ class Embedder:
         return {"model": self.name, "dim": self.dim, "sha256": h.hexdigest()[:16]}
 
     def encode(self, texts: list[str], batch_size: int = 32):
+        import numpy as np
         import torch
 
-        with self._lock:  # torch releases the GIL; one encode at a time keeps 2 cores sane
-            # intra-op threads pay on an ingest's batches; on a query or a few generated questions
-            # they only wait for each other at every layer, and on cores other work shares a
-            # 5 ms encode took 600 ms with 2 threads (50 ms with 1): few texts, one thread
-            torch.set_num_threads(1 if len(texts) <= FEW_TEXTS else self.threads)
-            vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                        convert_to_numpy=True, show_progress_bar=False)
-            self.encoded += len(texts)
+        if len(texts) > FEW_TEXTS:
+            with self._lock:  # torch releases the GIL; one encode at a time keeps 2 cores sane
+                torch.set_num_threads(self.threads)
+                return self._encode(texts, batch_size)
+        # a few texts: a question, the questions relevancy generates. A run encodes each question
+        # for retrieval and again for relevancy, so the last few hundred are kept. Intra-op
+        # threads pay on an ingest's batches; here they only wait for each other at every layer,
+        # and on cores other work shares a 5 ms encode took 600 ms with 2 threads, 50 with 1
+        with self._lock:
+            todo = list(dict.fromkeys(t for t in texts if t not in self._recent))
+            if todo:
+                torch.set_num_threads(1)
+                self._recent.update(zip(todo, self._encode(todo, batch_size)))
+                while len(self._recent) > RECENT_TEXTS:
+                    self._recent.popitem(last=False)
+            return np.stack([self._recent[t] for t in texts]) if texts else self._encode(texts, batch_size)
+
+    def _encode(self, texts: list[str], batch_size: int):
+        vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
+        self.encoded += len(texts)
         return vectors
 
     def count_tokens(self, text: str) -> int:

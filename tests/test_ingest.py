@@ -1,3 +1,5 @@
+import numpy as np
+
 from core.ingest import chunk_document, ingest
 from core.models import Document, Section
 from core.retrieval import search
@@ -58,3 +60,17 @@ def test_search_modes_find_the_right_passage(settings, store, embedder, docs):
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         assert len({h.id for h in hits}) == len(hits)
     assert search(store, "kb", "   ", embedder) == []
+
+
+def test_a_few_texts_are_encoded_once_and_match_their_vectors_in_a_batch(embedder):
+    from core.embeddings import FEW_TEXTS
+
+    questions = ["How long does the remember me cookie last in this test?", "What does a test blueprint register?"]
+    before = embedder.encoded
+    first = embedder.encode(questions)  # as retrieval, then answer relevancy, encode a run's question
+    again = embedder.encode(questions[::-1] + questions)
+    assert embedder.encoded - before == 2
+    batch = embedder.encode(questions + [f"filler text number {i}" for i in range(FEW_TEXTS)])  # all threads
+    assert embedder.encoded - before == 2 + len(questions) + FEW_TEXTS
+    assert np.allclose(again[1], first[0], atol=1e-6) and np.allclose(again[2], first[0], atol=1e-6)
+    assert np.allclose(batch[:2], first, atol=1e-4)
