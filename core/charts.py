@@ -237,7 +237,8 @@ def experiment_differences(rows: pd.DataFrame, baseline_label: str) -> go.Figure
     for j, (metric, g) in enumerate(shown.groupby("metric", sort=False)):
         fig.add_scatter(
             x=g["mean_diff"], y=[f"#{c} {_short(label, 40)}" for c, label in zip(g["config"], g["label"])],
-            mode="markers", name=METRIC_LABELS.get(metric, metric), marker=dict(color=palette[j % len(palette)], size=12),
+            mode="markers", name=METRIC_LABELS.get(metric, metric),
+            marker=dict(color=palette[j % len(palette)], size=12),
             error_x=dict(type="data", symmetric=False, array=(g["ci_high"] - g["mean_diff"]).fillna(0),
                          arrayminus=(g["mean_diff"] - g["ci_low"]).fillna(0)),
             customdata=g[["p_holm", "wins", "ties", "losses", "n_pairs"]].to_numpy(dtype=float),

@@ -525,7 +525,8 @@ def _answer_models(settings, names: list[str] | None) -> list | None:
         elif name.endswith(".gguf"):
             if not os.path.isfile(name):
                 raise RagEvalError(f"--answer-model {name}: no such file")
-            out.append(dataclasses.replace(cfg if cfg.backend == "embedded" else type(cfg)(), model=os.path.abspath(name)))
+            embedded = cfg if cfg.backend == "embedded" else type(cfg)()
+            out.append(dataclasses.replace(embedded, model=os.path.abspath(name)))
         elif cfg.backend == "openai":
             out.append(dataclasses.replace(cfg, model=name))
         else:

@@ -341,6 +341,8 @@ def board(frames: list, metrics, baseline: int = 0, mode: str = "rag"):
     out = pd.DataFrame(rows).reindex(columns=[c for c in ROW_COLUMNS if c not in ("label", "run_id", "status")])
     for col in ("mean_diff", "ci_low", "ci_high", "p_value", "p_holm"):
         out[col] = out[col].astype(float)
+    for col in ("n_pairs", "wins", "ties", "losses"):
+        out[col] = out[col].astype("Int64")  # counts, missing for the baseline itself
     return out
 
 
@@ -371,7 +373,8 @@ class Leaderboard:
         exp, out = self.experiment, []
         base = f"#{self.baseline + 1} {config_label(exp, self.baseline)}"
         out.append(f"experiment {exp.id} '{exp.name}' [{exp.status}]: {len(exp.configs)} configurations of "
-                   f"{exp.question_set} v{exp.question_set_version} on {exp.kb}, {MODE_LABELS.get(self.mode, self.mode)} "
+                   f"{exp.question_set} v{exp.question_set_version} on {exp.kb}, "
+                   f"{MODE_LABELS.get(self.mode, self.mode)} "
                    f"answers; baseline {base}")
         for metric, g in self.rows.groupby("metric", sort=False):
             out.append(f"{METRIC_LABELS.get(metric, metric)} (difference vs the baseline on shared questions, "

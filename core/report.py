@@ -177,9 +177,11 @@ def _gates(gates: list[dict]) -> str:
         return ""
     out = ["<h2>Regression gate</h2>"]
     for g in gates:
-        verdict = "passed" if g["passed"] else f"failed {sum(not c['passed'] for c in g['checks'])} of {len(g['checks'])} checks"
-        out.append(f'<p class="finding">Against baseline run {_e(g["baseline"])} ({_e(MODE_LABELS.get(g["mode"], g["mode"]))} '
-                   f'answers, {g["shared_questions"]} shared questions, {_e(g["created_at"])}): {verdict}.</p>')
+        failed = sum(not c["passed"] for c in g["checks"])
+        verdict = "passed" if g["passed"] else f"failed {failed} of {len(g['checks'])} checks"
+        mode = MODE_LABELS.get(g["mode"], g["mode"])
+        out.append(f'<p class="finding">Against baseline run {_e(g["baseline"])} ({_e(mode)} answers, '
+                   f'{g["shared_questions"]} shared questions, {_e(g["created_at"])}): {verdict}.</p>')
         out += [f'<p class="{"note" if c["passed"] else "warn"}">{_e(c["line"])}</p>' for c in g["checks"]]
     return "".join(out)
 

@@ -1,5 +1,4 @@
 """Experiments: one question set over a grid of settings, ranked against a baseline configuration."""
-import pandas as pd
 import streamlit as st
 
 from core import charts, experiments, jobs

@@ -95,8 +95,8 @@ def test_the_grid_runs_as_tagged_runs_and_a_derived_knowledge_base_is_built_once
     version = store.kb_table(derived).version
     again = create_experiment(store, settings, "again", kb, "two", metrics=("faithfulness",), chunk_tokens=[64])
     execute(store, settings, again.id, answer_llm=answers, judge_llm=FakeLLM(judge_reply))
-    assert store.kb_table(derived).version == version and store.run(store.experiment(again.id).configs[0]["run_id"]).kb \
-        == derived
+    assert store.kb_table(derived).version == version
+    assert store.run(store.experiment(again.id).configs[0]["run_id"]).kb == derived
 
     board_ = leaderboard(store, exp.id)
     rows = board_.rows
