@@ -1,6 +1,7 @@
 """Experiments: the leaderboard's arithmetic on hand-made frames, and the grid executed as real runs
 (real LanceDB, the real encoder) with a scripted model; test_experiments_e2e.py runs the embedded models."""
 import math
+import os
 
 import pytest
 
@@ -134,3 +135,23 @@ def test_cancel_stops_the_experiment_and_resume_skips_the_finished_runs(settings
     assert out.status == "done" and out.configs[0]["run_id"] == first["run_id"]
     assert answers.calls == 1 + 2  # the second run's missing answer, then the third run's two; never the first's
     assert len(store.answers(first["run_id"])) == 2
+
+
+def test_the_command_line_reads_each_axis_and_refuses_a_grid_too_large(settings, store, kb, capsys, tmp_path):
+    from core.cli import _answer_models, main, parser
+
+    args = parser().parse_args(["experiment", "run", "--name", "x", "--kb", kb, "--top-k", "4,2",
+                                "--search-mode", "hybrid,fts", "--chunk-size", "base,64", "--encoder", "base,enc",
+                                "--answer-model", "base,other.gguf"])
+    assert (args.top_k, args.search_mode, args.chunk_size) == ([4, 2], ["hybrid", "fts"], [None, 64])
+    assert args.encoder == [None, os.path.abspath("enc")]  # a model folder, named from where the command runs
+    gguf = tmp_path / "other.gguf"
+    gguf.write_bytes(b"GGUF")
+    base, other = _answer_models(settings, ["base", str(gguf)])
+    assert base == settings.answer_model and (other.backend, other.model) == ("embedded", str(gguf))
+    code = main(["experiment", "run", "--name", "x", "--kb", kb, "--questions", "two", "--top-k", "1,2,3,4",
+                 "--chunk-size", "base,64,96,128"])
+    assert code == 2 and "makes 16 configurations" in capsys.readouterr().err
+    assert main(["experiment", "show", "exp-nope"]) == 2
+    assert "experiment 'exp-nope' does not exist" in capsys.readouterr().err
+    assert main(["experiment", "list", "--json"]) == 0 and capsys.readouterr().out.strip() == "[]"
