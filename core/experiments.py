@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,8 +217,11 @@ def execute(store: Store, settings: Settings, exp_id: str, *, claim: jobs.Claim 
 
                 run = _run_of(store, config)
                 if run is None:
-                    prepare_kb(store, settings, exp, config, progress=lambda d, t, w: progress(
+                    started = time.perf_counter()
+                    _, how = prepare_kb(store, settings, exp, config, progress=lambda d, t, w: progress(
                         i * per_run, n * per_run, f"{step}: knowledge base {config['kb']}: {w}"))
+                    if how != "base":  # what became of its knowledge base, for the leaderboard to say
+                        config["kb_ready"] = {"how": how, "seconds": round(time.perf_counter() - started, 1)}
                     run = _create(store, settings, exp, config)
                     config["run_id"] = run.id
                     store.update_experiment(exp_id, configs=configs)
@@ -376,6 +380,13 @@ class Leaderboard:
                    f"{exp.question_set} v{exp.question_set_version} on {exp.kb}, "
                    f"{MODE_LABELS.get(self.mode, self.mode)} "
                    f"answers; baseline {base}")
+        for kb in dict.fromkeys(c["kb"] for c in exp.configs if c["kb"] != exp.kb):
+            uses = [i for i, c in enumerate(exp.configs) if c["kb"] == kb]
+            ready = [exp.configs[i]["kb_ready"] for i in uses if exp.configs[i].get("kb_ready")]
+            said = ("not built yet" if not ready else
+                    f"built from the sources of {exp.kb} in {ready[0]['seconds']:.1f} s" if ready[0]["how"] == "built"
+                    else "reused as an earlier experiment built it")
+            out.append(f"knowledge base {kb} (configurations {', '.join(str(i + 1) for i in uses)}): {said}")
         for metric, g in self.rows.groupby("metric", sort=False):
             out.append(f"{METRIC_LABELS.get(metric, metric)} (difference vs the baseline on shared questions, "
                        "95% CI, p Holm-adjusted across configurations):")

@@ -90,13 +90,15 @@ def test_the_grid_runs_as_tagged_runs_and_a_derived_knowledge_base_is_built_once
         (kb, 2, ("rag",), "done"), (derived, 2, ("rag",), "done"), (kb, 1, ("rag",), "done"),
         (derived, 1, ("rag",), "done")]
     assert all(r.config["experiment"] == exp.id for r in runs)
+    assert [c.get("kb_ready", {}).get("how") for c in done.configs] == [None, "built", None, "reused"]
     assert store.kb_table(derived).count_rows() > store.kb_table(kb).count_rows()  # smaller chunks, more of them
     assert {s["source"] for s in store.kb_sources(derived)} == {s["source"] for s in store.kb_sources(kb)}
     # a later experiment asking for the same chunking reuses the knowledge base as it is
     version = store.kb_table(derived).version
     again = create_experiment(store, settings, "again", kb, "two", metrics=("faithfulness",), chunk_tokens=[64])
     execute(store, settings, again.id, answer_llm=answers, judge_llm=FakeLLM(judge_reply))
-    assert store.kb_table(derived).version == version
+    assert store.kb_table(derived).version == version and store.experiment(again.id).configs[0]["kb_ready"]["how"] \
+        == "reused"
     assert store.run(store.experiment(again.id).configs[0]["run_id"]).kb == derived
 
     board_ = leaderboard(store, exp.id)
@@ -112,6 +114,7 @@ def test_the_grid_runs_as_tagged_runs_and_a_derived_knowledge_base_is_built_once
     assert len(fig.data) == 1 and len(fig.data[0].x) == 3  # one metric, three configurations against the baseline
     lines = board_.lines()
     assert "baseline #1 top-2 · the base's chunks" in lines[0] and any("baseline  [done]" in ln for ln in lines)
+    assert lines[1].startswith(f"knowledge base {derived} (configurations 2, 4): built from the sources of kb in ")
 
 
 def test_cancel_stops_the_experiment_and_resume_skips_the_finished_runs(settings, store, embedder, kb):
