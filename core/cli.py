@@ -557,7 +557,8 @@ def cmd_experiment(args) -> int:
                                "configs": len(e.configs)} for e in exps]))
         else:
             for e in exps:
-                print(f"{e.id}\t{experiments.status(store, e)}\t{e.name}\t{len(e.configs)} configurations\t"
+                print(f"{e.id}\t{experiments.status(store, e)}\t{e.name}\t{len(e.configs)} configuration"
+                      f"{'s' if len(e.configs) > 1 else ''}\t"
                       f"{e.question_set} v{e.question_set_version} on {e.kb}")
         return 0
     if args.action == "show":
@@ -572,7 +573,8 @@ def cmd_experiment(args) -> int:
             limit=args.limit, max_configs=args.max_configs, top_k=args.top_k, search_mode=args.search_mode,
             chunk_tokens=args.chunk_size, embedding_model=args.encoder,
             answer_model=_answer_models(settings, args.answer_model))
-        print(f"created experiment {exp.id}: {len(exp.configs)} configurations", file=sys.stderr)
+        n = len(exp.configs)
+        print(f"created experiment {exp.id}: {n} configuration{'s' if n > 1 else ''}", file=sys.stderr)
         if args.detach:
             job = experiments.launch(settings, store, exp.id)
             print(f"executing in the background (log {job.log}); follow it with `python -m core experiment show "

@@ -102,7 +102,7 @@ def value_label(axis: str, value) -> str:
 
 def config_label(exp: Experiment, index: int) -> str:
     """A configuration named by the axes that vary in its experiment, e.g. "top-2 · vector"."""
-    varying = [a for a in AXES if len(exp.grid[a]) > 1] or ["top_k"]
+    varying = [a for a in AXES if len(exp.grid[a]) > 1] or ["top_k", "search_mode", "chunk_tokens"]
     return " · ".join(value_label(a, exp.configs[index]["settings"][a]) for a in varying)
 
 
@@ -368,7 +368,7 @@ class Leaderboard:
                 "question_set_version": exp.question_set_version, "modes": list(exp.modes),
                 "metrics": list(exp.metrics), "limit": exp.limit, "grid": exp.grid,
                 "configs": [{"config": i + 1, "label": config_label(exp, i), "settings": c["settings"], "kb": c["kb"],
-                             "run_id": c["run_id"] or None, "status": self.statuses[i]}
+                             "kb_ready": c.get("kb_ready"), "run_id": c["run_id"] or None, "status": self.statuses[i]}
                             for i, c in enumerate(exp.configs)],
                 "baseline": self.baseline + 1, "mode": self.mode, "leaderboard": rows}
 
@@ -386,7 +386,8 @@ class Leaderboard:
             said = ("not built yet" if not ready else
                     f"built from the sources of {exp.kb} in {ready[0]['seconds']:.1f} s" if ready[0]["how"] == "built"
                     else "reused as an earlier experiment built it")
-            out.append(f"knowledge base {kb} (configurations {', '.join(str(i + 1) for i in uses)}): {said}")
+            which = ("configurations " if len(uses) > 1 else "configuration ") + ", ".join(str(i + 1) for i in uses)
+            out.append(f"knowledge base {kb} ({which}): {said}")
         for metric, g in self.rows.groupby("metric", sort=False):
             out.append(f"{METRIC_LABELS.get(metric, metric)} (difference vs the baseline on shared questions, "
                        "95% CI, p Holm-adjusted across configurations):")
