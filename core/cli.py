@@ -567,6 +567,11 @@ def cmd_experiment(args) -> int:
     if args.action == "cancel":
         print(experiments.cancel(store, args.exp_id))
         return 0
+    if args.action == "delete":
+        deleted = experiments.delete(store, args.exp_id, with_runs=args.runs)
+        print(f"deleted experiment {args.exp_id}" + (f" and its {len(deleted)} runs" if args.runs else
+                                                     "; its runs are kept (--runs deletes them too)"))
+        return 0
     if args.action == "run":
         exp = experiments.create_experiment(
             store, settings, args.name, args.kb, args.questions, modes=args.modes, metrics=args.metrics,
@@ -758,6 +763,9 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--json", action="store_true")
     x = xs.add_parser("list", help="list experiments")
     x.add_argument("--json", action="store_true")
+    x = xs.add_parser("delete", help="delete an experiment (its runs are kept unless --runs)")
+    x.add_argument("exp_id", metavar="EXP")
+    x.add_argument("--runs", action="store_true", help="delete its runs with their answers and scores too")
     s.set_defaults(fn=cmd_experiment)
 
     s = sub.add_parser("kb", help="list knowledge bases and their sources")

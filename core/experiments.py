@@ -297,6 +297,25 @@ def cancel(store: Store, exp_id: str) -> str:
     raise RagEvalError(f"experiment {exp_id} is not running (it is {status(store, exp)})")
 
 
+def delete(store: Store, exp_id: str, with_runs: bool = False) -> list[str]:
+    """Delete an experiment (refused while its job lives); with `with_runs`, its runs too (each
+    refused while it executes). Its runs stay otherwise, as ordinary runs. Returns the runs deleted."""
+    from core import runs
+
+    exp = store.experiment(exp_id)
+    job = jobs.get(store, "experiment", exp_id)
+    if jobs.alive(job):
+        raise RagEvalError(f"{jobs.describe(job)}; cancel it first")
+    deleted = []
+    for c in exp.configs if with_runs else ():
+        if _run_of(store, c) is not None:
+            runs.delete(store, c["run_id"])
+            deleted.append(c["run_id"])
+    store.delete_experiment(exp_id)
+    store.delete_job(jobs.key("experiment", exp_id))
+    return deleted
+
+
 def status(store: Store, exp: Experiment) -> str:
     """The experiment's status as a person should read it ('interrupted' when no live worker has it)."""
     if exp.status not in ("pending", "running"):

@@ -139,6 +139,15 @@ def test_cancel_stops_the_experiment_and_resume_skips_the_finished_runs(settings
     assert answers.calls == 1 + 2  # the second run's missing answer, then the third run's two; never the first's
     assert len(store.answers(first["run_id"])) == 2
 
+    kept = store.experiment(exp.id).configs
+    assert experiments.delete(store, exp.id) == []  # the runs stay, as ordinary runs
+    assert store.experiments() == [] and store.run(kept[0]["run_id"]).status == "done"
+    again = create_experiment(store, settings, "again", kb, "two", metrics=("faithfulness",), top_k=[1])
+    execute(store, settings, again.id, answer_llm=answers, judge_llm=FakeLLM(judge_reply))
+    (run_id,) = [c["run_id"] for c in store.experiment(again.id).configs]
+    assert experiments.delete(store, again.id, with_runs=True) == [run_id]
+    assert run_id not in {r.id for r in store.runs()} and len(store.runs()) == 3
+
 
 def test_the_command_line_reads_each_axis_and_refuses_a_grid_too_large(settings, store, kb, capsys, tmp_path):
     from core.cli import _answer_models, main, parser
