@@ -17,7 +17,8 @@ the experiment with it; resume skips the runs that are done and resumes the othe
 The leaderboard pairs each configuration's run with the baseline's on the questions both asked
 (`core.stats.compare_runs`, as the regression gate does): per metric, the mean, the mean paired
 difference with its 95% bootstrap interval and the Wilcoxon p-value, Holm-adjusted across the
-configurations compared with the baseline (per metric).
+configurations compared with the baseline (per metric), and the regression gate's verdict on the
+configuration against the baseline (`core.gate.verdict`, its default allowance of 0.05).
 """
 from __future__ import annotations
 
@@ -329,17 +330,18 @@ def status(store: Store, exp: Experiment) -> str:
 
 # -- the leaderboard ---------------------------------------------------------------------------------
 ROW_COLUMNS = ["config", "label", "run_id", "status", "metric", "baseline", "mean", "n_scored", "mean_diff",
-               "ci_low", "ci_high", "p_value", "p_holm", "n_pairs", "wins", "ties", "losses"]
+               "ci_low", "ci_high", "p_value", "p_holm", "n_pairs", "wins", "ties", "losses", "gate"]
 
 
 def board(frames: list, metrics, baseline: int = 0, mode: str = "rag"):
     """The leaderboard's rows from each configuration's tidy score frame (None: no results yet):
     per configuration and metric, the mean over its scored questions and, against the baseline
     configuration on the questions both asked, the mean paired difference with its 95% interval
-    and p-value, Holm-adjusted across the configurations per metric. Pure."""
+    and p-value, Holm-adjusted across the configurations per metric, and whether the regression
+    gate (`core.gate`, its default allowance) passes it against the baseline. Pure."""
     import pandas as pd
 
-    from core import stats
+    from core import gate, stats
 
     metrics = list(metrics)
     base = frames[baseline]
@@ -359,13 +361,15 @@ def board(frames: list, metrics, baseline: int = 0, mode: str = "rag"):
             c = comps.get(i, {}).get(m) if i in comps else None
             if c is not None:
                 row.update(mean_diff=c.mean_diff, ci_low=c.ci_low, ci_high=c.ci_high, p_value=c.p_value,
-                           p_holm=adjusted[m][i], n_pairs=c.n_pairs, wins=c.wins, ties=c.ties, losses=c.losses)
+                           p_holm=adjusted[m][i], n_pairs=c.n_pairs, wins=c.wins, ties=c.ties, losses=c.losses,
+                           gate="pass" if gate.verdict(c).passed else "fail")
             rows.append(row)
     out = pd.DataFrame(rows).reindex(columns=[c for c in ROW_COLUMNS if c not in ("label", "run_id", "status")])
     for col in ("mean_diff", "ci_low", "ci_high", "p_value", "p_holm"):
         out[col] = out[col].astype(float)
     for col in ("n_pairs", "wins", "ties", "losses"):
         out[col] = out[col].astype("Int64")  # counts, missing for the baseline itself
+    out["gate"] = out["gate"].astype(object).where(out["gate"].notna(), None)  # "pass" / "fail"; None: not gated
     return out
 
 
@@ -422,7 +426,7 @@ class Leaderboard:
                     p = "p n/a" if math.isnan(r["p_holm"]) else f"p {r['p_holm']:.3f}"
                     vs = (f"{r['mean_diff']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] {p}, "
                           f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])} better/tied/worse of "
-                          f"{int(r['n_pairs'])}")
+                          f"{int(r['n_pairs'])}, gate {r['gate']}")
                 out.append(f"  #{r['config']:<2} {r['label']:<32} mean {mean}  {vs}  [{r['status']}]")
         return out
 

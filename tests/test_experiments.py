@@ -38,6 +38,8 @@ def test_the_leaderboard_pairs_each_configuration_with_the_baseline_and_holm_adj
     by_hand = {c1: min(1, 3 * p1), c2: min(1, max(3 * p1, 2 * p2)), c3: min(1, max(3 * p1, 2 * p2, p3))}
     assert {c: rows.at[c, "p_holm"] for c in raw} == pytest.approx(by_hand)
     assert rows.at[c1, "p_holm"] > rows.at[c1, "p_value"]
+    # the regression gate at its default allowance (0.05): the drops of 0.2 and 0.11 fail, the gain passes
+    assert rows["gate"].tolist()[1:] == ["fail", None, "fail", "pass"] and rows.at[1, "gate"] is None
     # another baseline: every difference is now against configuration 5
     again = board(frames, ["faithfulness"], baseline=4).set_index("config")
     assert again.at[1, "mean_diff"] == pytest.approx(-rows.at[5, "mean_diff"]) and math.isnan(again.at[5, "mean_diff"])
