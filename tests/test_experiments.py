@@ -2,6 +2,7 @@
 (real LanceDB, the real encoder) with a scripted model; test_experiments_e2e.py runs the embedded models."""
 import math
 import os
+import time
 
 import pytest
 
@@ -127,6 +128,7 @@ def test_cancel_stops_the_experiment_and_resume_skips_the_finished_runs(settings
         calls.append(1)
         if len(calls) == 3:  # the first answer of the second configuration
             experiments.cancel(store, exp.id)
+            time.sleep(0.3)  # a worker may read its cancel flag from the store only every few tenths of a second
         return "A cookie."
 
     out = execute(store, settings, exp.id, answer_llm=FakeLLM(answer_then_cancel), judge_llm=FakeLLM(judge_reply))
