@@ -14,6 +14,7 @@ pages = {
         st.Page("pages/ask.py", title="Ask", icon=":material/chat:"),
         st.Page("pages/results.py", title="Results", icon=":material/insights:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/compare_arrows:"),
+        st.Page("pages/experiments.py", title="Experiments", icon=":material/science:"),
         st.Page("pages/report.py", title="Report", icon=":material/summarize:"),
     ],
     "Configure": [st.Page("pages/settings.py", title="Settings", icon=":material/settings:")],

@@ -225,3 +225,28 @@ def why_bar(counts: dict[str, int]) -> go.Figure:
     fig.update_layout(title="Why RAG changed a question's scores", xaxis=dict(title="questions"),
                       yaxis=dict(autorange="reversed"), **_LAYOUT)
     return fig
+
+
+def experiment_differences(rows: pd.DataFrame, baseline_label: str) -> go.Figure:
+    """An experiment's leaderboard (`core.experiments.board` rows with `label`): per configuration and
+    metric, the mean paired difference against the baseline with its 95% interval; 0 = the baseline."""
+    fig = go.Figure()
+    fig.add_vline(x=0, line=dict(color="#64748b", dash="dot"))
+    shown = rows[~rows["baseline"] & rows["mean_diff"].notna()]
+    palette = ["#2563eb", "#f97316", "#16a34a", "#9333ea", "#dc2626", "#0891b2"]
+    for j, (metric, g) in enumerate(shown.groupby("metric", sort=False)):
+        fig.add_scatter(
+            x=g["mean_diff"], y=[f"#{c} {_short(label, 40)}" for c, label in zip(g["config"], g["label"])],
+            mode="markers", name=METRIC_LABELS.get(metric, metric),
+            marker=dict(color=palette[j % len(palette)], size=12),
+            error_x=dict(type="data", symmetric=False, array=(g["ci_high"] - g["mean_diff"]).fillna(0),
+                         arrayminus=(g["mean_diff"] - g["ci_low"]).fillna(0)),
+            customdata=g[["p_holm", "wins", "ties", "losses", "n_pairs"]].to_numpy(dtype=float),
+            hovertemplate="%{y}: %{x:+.3f}<br>p (Holm across configurations) %{customdata[0]:.3f}<br>"
+                          "%{customdata[1]} better · %{customdata[2]} tied · %{customdata[3]} worse of "
+                          "%{customdata[4]} pairs<extra>" + METRIC_LABELS.get(metric, metric) + "</extra>")
+    configs = shown["config"].nunique()
+    fig.update_layout(title=f"Difference from the baseline ({_short(baseline_label, 50)}), 95% CI",
+                      xaxis=dict(range=[-1, 1], zeroline=False), yaxis=dict(autorange="reversed"),
+                      height=160 + 50 * max(1, configs), **_LAYOUT)
+    return fig

@@ -337,9 +337,13 @@ def cmd_gate(args) -> int:
         except OSError as e:
             raise RagEvalError(f"--junit {args.junit}: cannot write it ({e.strerror})") from None
     differs = setup_differences(base.run, cand.run)
+    verdicts = {"candidate": cand.run.id, "baseline": base.run.id, **result.to_json(),
+                "differences": [{"what": w, "baseline": x, "candidate": y} for w, x, y in differs]}
+    # the latest verdicts against each baseline and mode are kept with the candidate: show --json,
+    # the exports and the report carry them
+    store.put_gate(cand.run.id, base.run.id, result.mode, result.passed, verdicts)
     if args.json:
-        print(json.dumps({"candidate": cand.run.id, "baseline": base.run.id, **result.to_json(),
-                          "differences": [{"what": w, "baseline": x, "candidate": y} for w, x, y in differs]}))
+        print(json.dumps(verdicts))
     else:
         print(f"gate: run {cand.run.id} against baseline {base.run.id}, {MODE_LABELS[result.mode]} answers, "
               f"{result.shared} shared questions; what differs: "
@@ -483,6 +487,119 @@ def cmd_judge(args) -> int:
     return 0
 
 
+def _axis(axis: str):
+    """An experiment axis's values from a comma-separated list (`base`: the base knowledge base's
+    chunks or encoder, or the settings' answer model)."""
+    def parse(text: str) -> list:
+        values = [v.strip() for v in text.split(",") if v.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError("give at least one value")
+        if axis in ("top_k", "chunk_tokens"):
+            try:
+                return [None if axis == "chunk_tokens" and v == "base" else int(v) for v in values]
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r}: use whole numbers" +
+                                                 (" or base" if axis == "chunk_tokens" else "")) from None
+        if axis == "embedding_model":
+            return [None if v == "base" else os.path.abspath(v) for v in values]
+        return values
+    return parse
+
+
+def _answer_models(settings, names: list[str] | None) -> list | None:
+    """Answer models named on the command line: `base` (the settings' answer model), a label the Run
+    page offers, a GGUF file (the embedded backend), or another model name on the settings' endpoint."""
+    import dataclasses
+
+    from core.runs import model_choices
+
+    if not names:
+        return None
+    choices, out = model_choices(settings), []
+    for name in names:
+        cfg = settings.answer_model
+        if name == "base":
+            out.append(cfg)
+        elif name in choices:
+            out.append(choices[name])
+        elif name.endswith(".gguf"):
+            if not os.path.isfile(name):
+                raise RagEvalError(f"--answer-model {name}: no such file")
+            embedded = cfg if cfg.backend == "embedded" else type(cfg)()
+            out.append(dataclasses.replace(embedded, model=os.path.abspath(name)))
+        elif cfg.backend == "openai":
+            out.append(dataclasses.replace(cfg, model=name))
+        else:
+            raise RagEvalError(f"--answer-model {name}: name base, a .gguf file, one of {', '.join(choices)}, "
+                               "or a model of the answer endpoint (RAGEVAL_ANSWER_BACKEND=openai)")
+    return out
+
+
+def _print_board(store, exp_id: str, baseline: int = 1, mode: str | None = None, as_json: bool = False) -> None:
+    from core.experiments import leaderboard
+
+    board = leaderboard(store, exp_id, baseline - 1, mode)
+    if as_json:
+        print(json.dumps(board.to_json()))
+    else:
+        print("\n".join(board.lines()))
+
+
+def cmd_experiment(args) -> int:
+    from core import experiments
+
+    settings, store = _context()
+    if args.action == "list":
+        exps = store.experiments()
+        if args.json:
+            print(json.dumps([{"id": e.id, "name": e.name, "created_at": e.created_at,
+                               "status": experiments.status(store, e), "kb": e.kb, "question_set": e.question_set,
+                               "configs": len(e.configs)} for e in exps]))
+        else:
+            for e in exps:
+                print(f"{e.id}\t{experiments.status(store, e)}\t{e.name}\t{len(e.configs)} configuration"
+                      f"{'s' if len(e.configs) > 1 else ''}\t"
+                      f"{e.question_set} v{e.question_set_version} on {e.kb}")
+        return 0
+    if args.action == "show":
+        _print_board(store, args.exp_id, args.baseline, args.mode, args.json)
+        return 0
+    if args.action == "cancel":
+        print(experiments.cancel(store, args.exp_id))
+        return 0
+    if args.action == "delete":
+        deleted = experiments.delete(store, args.exp_id, with_runs=args.runs)
+        print(f"deleted experiment {args.exp_id}" + (f" and its {len(deleted)} runs" if args.runs else
+                                                     "; its runs are kept (--runs deletes them too)"))
+        return 0
+    if args.action == "run":
+        exp = experiments.create_experiment(
+            store, settings, args.name, args.kb, args.questions, modes=args.modes, metrics=args.metrics,
+            limit=args.limit, max_configs=args.max_configs, top_k=args.top_k, search_mode=args.search_mode,
+            chunk_tokens=args.chunk_size, embedding_model=args.encoder,
+            answer_model=_answer_models(settings, args.answer_model))
+        n = len(exp.configs)
+        print(f"created experiment {exp.id}: {n} configuration{'s' if n > 1 else ''}", file=sys.stderr)
+        if args.detach:
+            job = experiments.launch(settings, store, exp.id)
+            print(f"executing in the background (log {job.log}); follow it with `python -m core experiment show "
+                  f"{exp.id}`", file=sys.stderr)
+            print(exp.id)
+            return 0
+        exp_id = exp.id
+    else:
+        exp_id = args.exp_id
+    bar = _progress_bar(f"experiment {exp_id}")
+    claim = _claim(store, "experiment", exp_id, ("experiment", "resume", exp_id))
+    try:
+        exp = experiments.execute(store, settings, exp_id, claim=claim, progress=bar)
+    finally:
+        bar.close()
+    print("\n".join(experiments.leaderboard(store, exp_id).lines()), file=sys.stderr)
+    print(exp_id)
+    return 0 if exp.status == "done" else 3
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="RAG Eval Studio, headless.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -611,6 +728,45 @@ def parser() -> argparse.ArgumentParser:
     d = rs.add_parser("delete", help="delete a run with its answers and scores")
     d.add_argument("run_id")
     d.set_defaults(fn=cmd_runs_delete)
+
+    s = sub.add_parser("experiment", help="run a question set over a grid of settings and rank them against a baseline")
+    xs = s.add_subparsers(dest="action", required=True)
+    r = xs.add_parser("run", help="create an experiment and execute its runs (the first value of each axis is "
+                                  "the baseline)")
+    r.add_argument("--name", required=True)
+    r.add_argument("--kb", required=True, help="the base knowledge base; other chunkings and encoders are built "
+                                               "from its sources once")
+    r.add_argument("--questions", default="default", help="question set name (default: default)")
+    r.add_argument("--modes", type=lambda v: _csv_list(v, MODES), default=("rag",), help="default: rag")
+    r.add_argument("--metrics", type=lambda v: _csv_list(v, METRICS), default=DEFAULT_METRICS,
+                   help=f"comma-separated (default: {','.join(DEFAULT_METRICS)})")
+    r.add_argument("--limit", type=int, help="only the first N questions")
+    r.add_argument("--top-k", type=_axis("top_k"), metavar="K,K", help="e.g. 4,2,8 (default: the settings')")
+    r.add_argument("--search-mode", type=_axis("search_mode"), metavar="MODE,MODE", help="of vector, fts, hybrid")
+    r.add_argument("--chunk-size", type=_axis("chunk_tokens"), metavar="base,N",
+                   help="chunk sizes in tokens; base = the knowledge base as it is")
+    r.add_argument("--encoder", type=_axis("embedding_model"), metavar="base,PATH",
+                   help="sentence-transformers model folders; base = the knowledge base's own encoder")
+    r.add_argument("--answer-model", type=_axis("answer_model"), metavar="base,MODEL",
+                   help="base, a .gguf file, a Run-page label, or a model name on the answer endpoint")
+    r.add_argument("--max-configs", type=int, default=12, help="refuse a larger grid (default 12)")
+    r.add_argument("--detach", action="store_true", help="execute in a background process and return at once")
+    for name, text in (("resume", "execute what an experiment has not finished"),
+                       ("cancel", "stop a running experiment after the items in flight")):
+        x = xs.add_parser(name, help=text)
+        x.add_argument("exp_id", metavar="EXP")
+    x = xs.add_parser("show", help="an experiment's leaderboard against its baseline")
+    x.add_argument("exp_id", metavar="EXP")
+    x.add_argument("--baseline", type=int, default=1, metavar="N", help="the configuration compared with "
+                                                                        "(default 1: each axis's first value)")
+    x.add_argument("--mode", choices=MODES, help="the answers compared (default: rag)")
+    x.add_argument("--json", action="store_true")
+    x = xs.add_parser("list", help="list experiments")
+    x.add_argument("--json", action="store_true")
+    x = xs.add_parser("delete", help="delete an experiment (its runs are kept unless --runs)")
+    x.add_argument("exp_id", metavar="EXP")
+    x.add_argument("--runs", action="store_true", help="delete its runs with their answers and scores too")
+    s.set_defaults(fn=cmd_experiment)
 
     s = sub.add_parser("kb", help="list knowledge bases and their sources")
     s.add_argument("--json", action="store_true")

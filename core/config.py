@@ -330,6 +330,13 @@ def load_settings(env: dict | None = None, use_file: bool = True, **overrides) -
     return s
 
 
+def validated(s: Settings, **changes) -> Settings:
+    """The settings with `changes` applied, refused (ConfigError) when the result is not valid."""
+    s = dataclasses.replace(s, **changes)
+    _validate(s)
+    return s
+
+
 def _validate(s: Settings) -> None:
     _validate_storage(s.storage_uri)
     if s.search_mode not in ("vector", "fts", "hybrid"):

@@ -115,13 +115,16 @@ def decide(baseline: pd.DataFrame, candidate: pd.DataFrame, limits: dict[str, fl
             checks.append(_unmeasured(metric, max_drop, f"the {side} run has no {metric} scores (its metrics: "
                                                         f"{_listed(have[side])})"))
         else:
-            checks.append(_verdict(comps[metric], max_drop, shared, require_significant, min_pairs))
+            checks.append(verdict(comps[metric], max_drop, shared, require_significant, min_pairs))
     return GateResult(mode, shared, require_significant, min_pairs, tuple(checks))
 
 
-def _verdict(c: Comparison, max_drop: float, shared: int, require_significant: bool,
-             min_pairs: int) -> Check:
-    """One metric's verdict from its paired comparison (candidate − baseline)."""
+def verdict(c: Comparison, max_drop: float = MAX_DROP, shared: int | None = None, require_significant: bool = False,
+            min_pairs: int = MIN_PAIRS) -> Check:
+    """One metric's verdict from its paired comparison (candidate − baseline) over `shared`
+    questions both runs asked (default: those the comparison paired or left out); the experiments'
+    leaderboard gates each configuration against its baseline with it."""
+    shared = c.n_pairs + c.n_excluded if shared is None else shared
     if shared == 0:
         return _unmeasured(c.metric, max_drop, "the runs share no question (questions are matched by their text)")
     counts = f"{c.n_pairs} of {shared} shared questions scored in both runs"

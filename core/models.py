@@ -284,3 +284,23 @@ class Review:
         if self.score is not None and not 0.0 <= self.score <= 1.0:
             raise ValueError(f"score {self.score} is outside [0, 1]")
 
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One question set run over a grid of settings: one ordinary run per configuration, the first the baseline."""
+
+    id: str
+    name: str
+    created_at: str
+    kb: str  # the base knowledge base; a different chunk size or encoder is built from its sources
+    question_set: str
+    question_set_version: int
+    modes: tuple[str, ...]
+    metrics: tuple[str, ...]
+    grid: dict  # axis -> its values, in order (core.experiments.AXES)
+    # per configuration: {"settings": {axis: value}, "kb": the knowledge base it reads, "run_id": "" until made}
+    configs: tuple[dict, ...]
+    limit: int | None = None
+    status: str = "pending"  # pending, running, done, incomplete, cancelled, failed
+    error: str = ""

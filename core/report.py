@@ -79,7 +79,7 @@ def html_report(store: Store, res: RunResults) -> str:
     if both:
         figures.append(charts.why_bar(why.summary(res.why)["counts"]))
     parts = [_setup(run), _headline(findings, both), _why(res) if both else "", _trust(res.trust, metrics),
-             _people(res.human_review), "<h2>Charts</h2>"]
+             _people(res.human_review), _gates(store.gates(res.run.id)), "<h2>Charts</h2>"]
     parts += [f'<div class="chart">{f.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG)}</div>'
               for f in figures]
     if both:
@@ -169,6 +169,21 @@ def _people(human_review: dict) -> str:
         return ""
     lines = [line for metric, f in human_review.items() for line in sentences(metric, f)]
     return "<h2>The judge against people</h2>" + "".join(f'<p class="note">{_e(line)}</p>' for line in lines)
+
+
+def _gates(gates: list[dict]) -> str:
+    """The latest regression-gate verdicts of this run against each baseline (`python -m core gate`)."""
+    if not gates:
+        return ""
+    out = ["<h2>Regression gate</h2>"]
+    for g in gates:
+        failed = sum(not c["passed"] for c in g["checks"])
+        verdict = "passed" if g["passed"] else f"failed {failed} of {len(g['checks'])} checks"
+        mode = MODE_LABELS.get(g["mode"], g["mode"])
+        out.append(f'<p class="finding">Against baseline run {_e(g["baseline"])} ({_e(mode)} answers, '
+                   f'{g["shared_questions"]} shared questions, {_e(g["created_at"])}): {verdict}.</p>')
+        out += [f'<p class="{"note" if c["passed"] else "warn"}">{_e(c["line"])}</p>' for c in g["checks"]]
+    return "".join(out)
 
 
 def _examples(store: Store, res: RunResults, metrics: list[str]) -> str:

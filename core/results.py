@@ -98,6 +98,8 @@ def run_json(run: Run) -> dict:
     d.pop("config")  # model configs hold no secrets, but endpoints are not for every export
     d["faithfulness_judge"] = run.config.get("faithfulness_judge", "ragas")
     d["kb_version"], d["encoder"] = run.config.get("kb_version"), run.config.get("encoder")  # pinned at creation
+    if run.config.get("experiment"):
+        d["experiment"] = run.config["experiment"]  # one configuration of that experiment (core/experiments.py)
     return d
 
 
@@ -276,6 +278,7 @@ def document(store: Store, res: RunResults, raw: RawJSON | None = None, findings
                            for m, f in res.findings.items()}
         doc["calibration"] = res.trust  # how the run's judge did on the calibration set, per metric
         doc["human_review"] = res.human_review  # how it agrees with people on this run, per metric
+        doc["gates"] = store.gates(res.run.id)  # the latest `gate` verdicts of this run against each baseline
         if res.both_modes:  # why RAG changed each question's scores (core.why): per item, and counted
             doc["why"] = why.summary(res.why)
             classes = res.why.set_index("question_id")

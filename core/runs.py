@@ -46,8 +46,9 @@ def check_choices(store: Store, settings: Settings, kb: str, modes: tuple, metri
 def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, modes=MODES,
                metrics=DEFAULT_METRICS,
                limit: int | None = None, top_k: int | None = None, search_mode: str | None = None,
-               question_set_version: int | None = None, imported: bool = False) -> Run:
-    """Validate the choices and store a pending run; nothing is computed yet."""
+               question_set_version: int | None = None, imported: bool = False, experiment: str = "") -> Run:
+    """Validate the choices and store a pending run; nothing is computed yet. `experiment` tags
+    the run as one configuration of that experiment (core/experiments.py)."""
     modes, metrics = tuple(modes), tuple(metrics)
     top_k, search_mode = check_choices(store, settings, kb, modes, metrics, limit, top_k, search_mode)
     qs = store.question_set(question_set, question_set_version)
@@ -65,7 +66,7 @@ def create_run(store: Store, settings: Settings, kb: str, question_set: str, *, 
                 "relevancy_strictness": settings.relevancy_strictness,
                 "faithfulness_judge": faithfulness_judge(settings.faithfulness_judge, settings.judge_model),
                 "embedding_model": settings.embedding_model, "kb_version": kb_version,
-                "encoder": store.kb_encoder(kb)},
+                "encoder": store.kb_encoder(kb), **({"experiment": experiment} if experiment else {})},
     )
     store.create_run(run)
     return run

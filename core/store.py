@@ -13,6 +13,8 @@ Tables
     judge_checks    one row per calibration check of a judge, keyed by the judge's identity
     jobs            one row per long task and target (a run's execution, a re-judging): who
                     holds it, its heartbeat and cancel flag (core/jobs.py)
+    experiments     one row per experiment: its grid and, per configuration, the run made for it
+    gates           the latest regression-gate verdicts of a run against each baseline and mode
 
 The database is a local folder or an object-storage URI (s3://bucket/prefix): nothing here
 touches a file directly or takes a file lock, every read, write, lock row, tag and cleanup is a
@@ -40,7 +42,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from core.errors import ConfigError, NotFoundError, RagEvalError
-from core.models import Answer, Job, Passage, Question, QuestionSet, Review, Run, Score, VectorIndex
+from core.models import Answer, Experiment, Job, Passage, Question, QuestionSet, Review, Run, Score, VectorIndex
 
 KB_PREFIX = "kb_"
 
@@ -103,6 +105,17 @@ REVIEWS = pa.schema([
     ("note", pa.string()), ("created_at", pa.string()),
 ])
 REVIEW_KEY = ["run_id", "question_id", "mode", "metric", "reviewer"]
+EXPERIMENTS = pa.schema([
+    ("id", pa.string()), ("name", pa.string()), ("created_at", pa.string()), ("kb", pa.string()),
+    ("question_set", pa.string()), ("question_set_version", pa.int32()), ("modes", pa.string()),
+    ("metrics", pa.string()), ("grid", pa.string()), ("configs", pa.string()), ("limit", pa.int32()),
+    ("status", pa.string()), ("error", pa.string()),
+])
+GATES = pa.schema([
+    ("candidate", pa.string()), ("baseline", pa.string()), ("mode", pa.string()), ("created_at", pa.string()),
+    ("passed", pa.bool_()), ("result", pa.string()),
+])
+GATE_KEY = ["candidate", "baseline", "mode"]
 LOCK_ROW = "lock:jobs"  # held while a job's row is made
 QUESTION_SETS_LOCK = "lock:question-sets"  # held while a question-set version is allocated
 LOCK_ROWS = (LOCK_ROW, QUESTION_SETS_LOCK)
@@ -627,6 +640,7 @@ class Store:
         for name, schema in (("answers", ANSWERS), ("scores", SCORES), ("judge_repeats", REPEATS),
                              ("reviews", REVIEWS)):
             self._table(name, schema).delete(f"run_id = {quote(run_id)}")
+        self._table("gates", GATES).delete(f"candidate = {quote(run_id)} OR baseline = {quote(run_id)}")
 
     def answers(self, run_id: str) -> list[Answer]:
         out = []
@@ -718,6 +732,49 @@ class Store:
         rows = self._rows("reviews", REVIEWS, f"run_id = {quote(run_id)}")
         out = [Review(**{**r, "score": _number(r["score"]), "judge_value": _number(r["judge_value"])}) for r in rows]
         return sorted(out, key=lambda r: r.created_at)
+
+    # -- experiments (core/experiments.py) -----------------------------------------------------
+    def create_experiment(self, exp: Experiment) -> None:
+        self._table("experiments", EXPERIMENTS).add([_experiment_row(exp)])
+
+    def experiment(self, exp_id: str) -> Experiment:
+        rows = self._rows("experiments", EXPERIMENTS, f"id = {quote(exp_id)}")
+        if not rows:
+            known = ", ".join(e.id for e in self.experiments()[:5]) or "none yet"
+            raise NotFoundError(f"experiment '{exp_id}' does not exist (latest: {known})")
+        return _experiment_from_row(rows[0])
+
+    def experiments(self) -> list[Experiment]:
+        """Every experiment, newest first."""
+        return sorted((_experiment_from_row(r) for r in self._rows("experiments", EXPERIMENTS)),
+                      key=lambda e: e.created_at, reverse=True)
+
+    def update_experiment(self, exp_id: str, **values) -> None:
+        """Set fields of an experiment (`configs` as the list of dicts the record holds)."""
+        if "configs" in values:
+            values["configs"] = json.dumps(list(values["configs"]))
+        tbl = self._table("experiments", EXPERIMENTS)
+        self._retry(lambda: tbl.update(where=f"id = {quote(exp_id)}", values=values))
+
+    def delete_experiment(self, exp_id: str) -> None:
+        self.experiment(exp_id)
+        self._retry(lambda: self._table("experiments", EXPERIMENTS).delete(f"id = {quote(exp_id)}"))
+
+    # -- gate verdicts (core/gate.py): the latest per candidate, baseline and mode ----------------
+    def put_gate(self, candidate: str, baseline: str, mode: str, passed: bool, result: dict) -> None:
+        """Store a gate's verdicts in place of the last ones for the same candidate, baseline and mode."""
+        row = pa.Table.from_pylist([{"candidate": candidate, "baseline": baseline, "mode": mode, "created_at": now(),
+                                     "passed": passed, "result": json.dumps(result)}], schema=GATES)
+        tbl = self._table("gates", GATES)
+        self._retry(lambda: tbl.merge_insert(GATE_KEY).when_matched_update_all().when_not_matched_insert_all()
+                    .execute(row))
+
+    def gates(self, candidate: str) -> list[dict]:
+        """The stored gate verdicts of a run (as the candidate), newest first: each the gate's JSON
+        with `created_at`."""
+        rows = self._rows("gates", GATES, f"candidate = {quote(candidate)}")
+        out = [{**json.loads(r["result"]), "created_at": r["created_at"]} for r in rows]
+        return sorted(out, key=lambda g: g["created_at"], reverse=True)
 
     # -- judge checks (appended: the calibration of a judge, keyed by its identity) -------
     def add_judge_check(self, check) -> None:
@@ -834,6 +891,21 @@ def _run_row(run: Run) -> dict:
 
 
 _RUN_FIELDS = {f.name for f in dataclasses.fields(Run)}
+
+
+def _experiment_row(exp: Experiment) -> dict:
+    row = asdict(exp)
+    for k in ("modes", "metrics", "configs"):
+        row[k] = json.dumps(list(row[k]))
+    row["grid"] = json.dumps(exp.grid)
+    return row
+
+
+def _experiment_from_row(r: dict) -> Experiment:
+    r = dict(r)
+    r["modes"], r["metrics"] = tuple(json.loads(r["modes"])), tuple(json.loads(r["metrics"]))
+    r["grid"], r["configs"] = json.loads(r["grid"]), tuple(json.loads(r["configs"]))
+    return Experiment(**r)
 
 
 def _run_from_row(r: dict) -> Run:

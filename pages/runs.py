@@ -19,7 +19,8 @@ st.dataframe(pd.DataFrame([{
     "run": r.id, "created": r.created_at, "status": now[r.id] + (" (imported)" if r.imported else ""),
     "question set": f"{r.question_set} v{r.question_set_version}", "knowledge base": r.kb,
     "answer model": r.answer_model, "judge model": r.judge_model, "top-k": r.top_k, "search": r.search_mode,
-    "modes": ", ".join(MODE_LABELS[m] for m in r.modes)} for r in runs]), hide_index=True, width="stretch")
+    "modes": ", ".join(MODE_LABELS[m] for m in r.modes), "experiment": r.config.get("experiment", "")}
+    for r in runs]), hide_index=True, width="stretch")
 
 resumable = [r.id for r in runs if now[r.id] in ("incomplete", "cancelled", "failed", "interrupted")]
 if resumable:

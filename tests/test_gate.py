@@ -231,3 +231,28 @@ def test_the_exit_code_of_a_separate_process(runs, settings):
     p = core(settings.home, "gate", "cand", "--baseline", "base")
     assert p.returncode == 1 and p.stdout.splitlines()[-1] == "gate failed: 1 of 2 checks", p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_the_latest_verdicts_are_kept_with_the_candidate_and_carried_by_show_and_the_report(runs, store, capsys,
+                                                                                          tmp_path):
+    from core.report import html_report
+    from core.results import document, load
+
+    assert main(["gate", "cand", "--baseline", "base"]) == 1
+    assert main(["gate", "cand", "--baseline", "base", "--max-drop", "0.5"]) == 0  # replaces the verdicts above
+    assert main(["gate", "cand", "--baseline", "base", "--mode", "llm_only"]) == 0
+    capsys.readouterr()
+    (llm_only, rag) = sorted(store.gates("cand"), key=lambda g: g["mode"])
+    assert (rag["baseline"], rag["passed"], [c["max_drop"] for c in rag["checks"]]) == ("base", True, [0.5, 0.5])
+    assert llm_only["mode"] == "llm_only" and llm_only["differences"] == [
+        {"what": "top-k", "baseline": "4", "candidate": "8"}]
+    assert store.gates("base") == []  # a verdict belongs to its candidate
+    assert main(["show", "cand", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert {(g["mode"], g["passed"]) for g in shown["gates"]} == {("rag", True), ("llm_only", True)}
+    res = load(store, "cand")
+    assert document(store, res)["gates"] == shown["gates"]  # the JSON export is the same document
+    html = html_report(store, res)
+    assert "Regression gate" in html and "Against baseline run base (LLM + RAG answers, 6 shared questions" in html
+    store.delete_run("base")
+    assert store.gates("cand") == []  # verdicts against a deleted baseline go with it

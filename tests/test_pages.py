@@ -12,7 +12,8 @@ from core.runs import create_run
 from core.executor import Executor
 
 PAGES = ["app.py", "pages/home.py", "pages/knowledge_base.py", "pages/question_sets.py", "pages/run.py",
-         "pages/ask.py", "pages/results.py", "pages/runs.py", "pages/report.py", "pages/settings.py"]
+         "pages/ask.py", "pages/results.py", "pages/runs.py", "pages/experiments.py", "pages/report.py",
+         "pages/settings.py"]
 
 
 @pytest.fixture(autouse=True)
