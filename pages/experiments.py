@@ -94,9 +94,16 @@ def live(exp_id: str):
         st.caption(f"Each configuration against #{baseline + 1} on the questions both asked: mean difference, 95% "
                    "bootstrap interval, Wilcoxon p-value Holm-adjusted across the configurations (per metric).")
         rows = board.rows.assign(metric=board.rows["metric"].map(METRIC_LABELS.get))
+        numbers = {"mean": "Mean", "mean_diff": "Difference", "ci_low": "95% CI from", "ci_high": "to",
+                   "p_value": "p", "p_holm": "p (Holm)"}
+        rows = rows.astype({c: float for c in numbers})  # the baseline's row: empty cells, not "None"
+        names = {"config": "#", "label": "Configuration", "run_id": "Run", "status": "Status", "metric": "Metric",
+                 "n_scored": "Scored", "n_pairs": "Pairs", "wins": "Better", "ties": "Tied", "losses": "Worse",
+                 "gate": "Gate"}
         st.dataframe(rows.drop(columns=["baseline"]), hide_index=True, width="stretch", column_config={
-            c: st.column_config.NumberColumn(format="%+.3f" if c in ("mean_diff", "ci_low", "ci_high") else "%.3f")
-            for c in ("mean", "mean_diff", "ci_low", "ci_high", "p_value", "p_holm")})
+            **{c: st.column_config.NumberColumn(label, format="%+.3f" if c in ("mean_diff", "ci_low", "ci_high")
+                                                else "%.3f") for c, label in numbers.items()},
+            **{c: st.column_config.Column(label) for c, label in names.items()}})
         if board.rows["mean_diff"].notna().any():
             st.plotly_chart(charts.experiment_differences(board.rows, labels[baseline]), width="stretch")
         st.caption(f"The same from the command line: `python -m core experiment show {exp_id} --baseline "
