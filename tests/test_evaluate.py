@@ -54,3 +54,30 @@ def test_a_judge_retry_samples_instead_of_repeating_itself(embedder):
                                      "faithfulness"))
     assert score.value is None and "did not parse as StatementGeneratorOutput" in score.reason
     assert temperatures == [0.0, RETRY_TEMPERATURE]
+
+
+def test_prompts_rendered_once_are_ragas_own_text(embedder):
+    from ragas.metrics.collections import (AnswerCorrectness, AnswerRelevancy, ContextPrecision, ContextRecall,
+                                           ContextRelevance, Faithfulness)
+    from ragas.prompt.metrics.base_prompt import BasePrompt
+
+    from core.config import ModelConfig
+    from core.evaluate import RagasEmbeddings, RagasJudge, _rendered_once
+    from core.llm.fake import FakeLLM
+
+    judge, embeddings = RagasJudge(FakeLLM(lambda m, s: "{}"), ModelConfig(), None), RagasEmbeddings(embedder)
+    metrics = [Faithfulness(llm=judge), AnswerRelevancy(llm=judge, embeddings=embeddings),
+               ContextRelevance(llm=judge), ContextRecall(llm=judge), ContextPrecision(llm=judge),
+               AnswerCorrectness(llm=judge, embeddings=embeddings)]
+    checked = 0
+    for metric in metrics:
+        prompts = [p for p in vars(_rendered_once(metric)).values() if isinstance(p, BasePrompt)]
+        assert prompts and all(p.to_string.func.__name__ == "_to_string" for p in prompts)
+        for prompt in prompts:
+            inputs = [example for example, _ in prompt.examples]
+            inputs.append(inputs[0].model_copy(update={name: value + ' "and a quote"' for name, value
+                                                       in inputs[0].model_dump().items() if isinstance(value, str)}))
+            for data in inputs + inputs:  # the second time from what was kept
+                assert prompt.to_string(data) == BasePrompt.to_string(prompt, data)
+                checked += 1
+    assert checked >= 2 * 8 * 2
