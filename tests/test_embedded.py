@@ -56,3 +56,26 @@ def test_a_copy_that_cannot_be_written_names_the_setting_and_leaves_nothing(tmp_
     with pytest.raises(ModelError, match="RAGEVAL_HOME"):
         runtime_gguf(default_gguf())
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_two_answers_judged_at_once_against_the_same_evidence_evaluate_it_once(home):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.judges.likelihood import question_messages
+    from core.llm.embedded import EmbeddedLLM
+
+    llm = EmbeddedLLM(threads=1)
+    evidence = [f"Passage {i}: the remember me cookie of this test lasts {300 + i} days." for i in range(6)]
+    with_evidence, without = evidence_messages(QUESTION, evidence), question_messages(QUESTION)
+    prompts = [len(_chat_prompt(llm._llama, m)) for m in (with_evidence, without)]
+
+    def judge(answer):  # as the likelihood judge does: the pass with evidence, then the one without
+        return [llm.continuation_logprobs(m, answer) for m in (with_evidence, without)]
+
+    before = llm.decoded
+    with ThreadPoolExecutor(2) as pool:  # as a run judges both modes' answers at once
+        passes = [p for both in pool.map(judge, [ANSWER, "It lasts one year unless the setting changes it."])
+                  for p in both]
+    assert all(len(p.logprobs) == len(p.tokens) > 5 for p in passes)
+    # each prompt once (the second answer waits for the first's context), then each answer after each
+    assert llm.decoded - before <= sum(prompts) + sum(len(p.tokens) for p in passes) + 4

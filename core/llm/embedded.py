@@ -181,6 +181,8 @@ class EmbeddedLLM(LLM):
         self.id = f"embedded:{Path(self.path).name}#{gguf_digest(self.weights)[:12]}"
         self._pool_lock = threading.Lock()
         self._last_used: dict[int, float] = {}
+        self._claimed: dict[int, list[int]] = {}  # slot -> the prompt of the last pass given to it
+        self.decoded = 0  # tokens the likelihood passes evaluated; tests read it to prove a prefix is kept
 
     def _complete(self, messages: Messages, *, schema, max_tokens, temperature) -> Completion:
         kwargs = {}
@@ -215,23 +217,28 @@ class EmbeddedLLM(LLM):
             if len(tokens) > self.n_ctx:
                 raise ModelError(f"the evidence, question and answer are {len(tokens)} tokens, more than the judge's "
                                  f"context window of {self.n_ctx} (RAGEVAL_JUDGE_N_CTX); lower top-k or raise it")
-            logprobs, top = _decode_logprobs(llama, tokens, len(prompt))
+            logprobs, top, decoded = _decode_logprobs(llama, tokens, len(prompt))
+            self.decoded += decoded
         return TokenLogprobs(tuple(p.decode("utf-8", "replace") for p in pieces), _char_offsets(continuation, pieces),
                              tuple(logprobs.tolist()), tuple(top.tolist()), len(prompt), time.perf_counter() - t0)
 
 
     def _context_for(self, prompt: list[int]):
-        """Of LIKELIHOOD_CONTEXTS contexts, the one whose KV cache shares the most of `prompt`
-        (the least recently used when none shares much): judging against evidence and
-        without it alternate, and each keeps its own prefix."""
+        """Of LIKELIHOOD_CONTEXTS contexts, the one whose KV cache is best kept for `prompt`: it
+        shares the most of it and loses the least of what it holds (the least recently used of
+        equals). Judging against evidence and without it alternate, and each keeps its own
+        prefix. What a context holds is the prompt last given to it, decoded or still waiting:
+        the two answers of a question are judged at once, and the second must wait for the
+        first's context rather than evaluate the evidence again."""
         with self._pool_lock:
             pool = {slot: _load(self.weights, self.n_ctx, self.threads, slot)
                     for slot in range(1, LIKELIHOOD_CONTEXTS + 1)}
-            shared = {slot: _common_prefix(llama.input_ids[: llama.n_tokens], prompt) for slot, (llama, _) in pool.items()}
-            best = max(shared, key=shared.get)
-            if shared[best] < len(prompt) // 2:
-                best = min(pool, key=lambda slot: self._last_used.get(slot, 0.0))
-            self._last_used[best] = time.monotonic()
+
+            def kept(slot):  # the prefix reused, less what is thrown away
+                held = self._claimed.get(slot, [])
+                return 2 * _common_prefix(held, prompt) - len(held), -self._last_used.get(slot, 0.0)
+            best = max(pool, key=kept)
+            self._last_used[best], self._claimed[best] = time.monotonic(), prompt
             return pool[best]
 
 
@@ -256,10 +263,11 @@ def _chat_prompt(llama, messages: Messages) -> list[int]:
     return llama.tokenize(result.prompt.encode(), add_bos=not result.added_special, special=True)
 
 
-def _decode_logprobs(llama, tokens: list[int], n_prompt: int) -> tuple[np.ndarray, np.ndarray]:
-    """log p(tokens[i] | tokens[:i]) for every i >= n_prompt, and the log-probability of the
-    model's own likeliest token there; decoding in batches with the logits flag set only
-    where a continuation token is predicted."""
+def _decode_logprobs(llama, tokens: list[int], n_prompt: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """log p(tokens[i] | tokens[:i]) for every i >= n_prompt, the log-probability of the
+    model's own likeliest token there, and how many tokens were evaluated (those the KV cache
+    did not hold already); decoding in batches with the logits flag set only where a
+    continuation token is predicted."""
     import llama_cpp
 
     n_vocab, n_batch = llama.n_vocab(), llama.n_batch
@@ -292,7 +300,8 @@ def _decode_logprobs(llama, tokens: list[int], n_prompt: int) -> tuple[np.ndarra
                 top_out.append(top[:, 0] - norm)
     finally:
         llama_cpp.llama_batch_free(batch)
-    return (np.concatenate(out), np.concatenate(top_out)) if out else (np.zeros(0), np.zeros(0))
+    found = (np.concatenate(out), np.concatenate(top_out)) if out else (np.zeros(0), np.zeros(0))
+    return *found, len(tokens) - keep
 
 
 def _char_offsets(text: str, pieces: list[bytes]) -> tuple[int, ...]:
