@@ -101,7 +101,7 @@ def cmd_ingest(args) -> int:
     print(f"{args.kb}: {report.documents} documents ({report.unchanged} unchanged, {report.embedded_documents} "
           f"embedded, {report.deleted_documents} deleted), {report.chunks_embedded} chunks embedded, "
           f"{len(report.skipped)} files skipped, {report.seconds:.1f} s"
-          + (f", on {report.engine}" if report.engine else ""))
+          + (f", on {report.engine}" if report.engine not in ("", "local") else ""))
     return 0
 
 

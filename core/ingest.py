@@ -9,6 +9,10 @@ chunks. An ingest that fails into a knowledge base it was creating leaves none b
 error it is dropped, and one killed outright leaves a table marked partial that no listing
 shows and the next ingest into that name replaces.
 
+The heavy step, embedding the chunks and writing them, runs in this process (`LocalEngine`) or
+on a Ray cluster (core/ray_ingest.py); reading, chunking, planning, deletes and indexing run here
+either way, so both make the same table.
+
 Budgets hold before the work: a document over `max_document_chars` is skipped with its reason,
 and an ingest that would embed more than `max_ingest_chunks` chunks is refused before
 anything is embedded or written. A chunk is bounded in characters as well as tokens, so a

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import warnings
 from bisect import bisect_right
@@ -39,8 +40,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from core.config import OBJECT_STORE_ENV, Settings
+from core.config import OBJECT_STORE_ENV, PREFIX, Settings, is_object_storage
 from core.embeddings import Embedder
+from core import errors
 from core.errors import ConfigError, RagEvalError
 from core.ingest import Progress, embed_chunks
 from core.models import Chunk
@@ -51,6 +53,7 @@ ROWS_PER_FRAGMENT = 16_384  # rows a write task gathers before it writes a fragm
 # what a worker on another machine needs from this process's environment
 FORWARDED_ENV = OBJECT_STORE_ENV + ("LANCE_LOG", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 CONNECT_TIMEOUT_S = 5.0
+_RAISED = re.compile(r"core\.errors\.(\w+): (.+)")
 
 
 class RayEngine:
@@ -83,7 +86,11 @@ class RayEngine:
                 progress(ray.get(counter.value.remote(), timeout=30), total, "embedding")
 
             if new:
-                self._append(embedded(new), store.kb_dataset(kb, embedder.dim), report)
+                dataset = store.kb_dataset(kb, embedder.dim)
+                if not is_object_storage(dataset.uri):
+                    ray.get([ray.remote(num_cpus=0)(check_shared).options(scheduling_strategy=node).remote(dataset.uri)
+                             for node in _every_node(ray)])
+                self._append(embedded(new), dataset, report)
             if changed:
                 self._swap(embedded([c for cs in changed for c in cs], preserve_order=True), changed, kb, store,
                            embedder.dim, swap_every, report)
@@ -109,7 +116,8 @@ class RayEngine:
         """Write the rows of new documents as fragments from the workers, committed as one append."""
         import lance_ray
 
-        with ThreadPoolExecutor(1, thread_name_prefix="write-lance") as pool:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="write-lance")  # this thread reports progress
+        try:
             writing = pool.submit(lance_ray.write_lance, ds, dataset.uri, mode="append",
                                   min_rows_per_file=ROWS_PER_FRAGMENT,
                                   data_storage_version=dataset.data_storage_version,
@@ -119,6 +127,8 @@ class RayEngine:
                     return writing.result(timeout=1.0)
                 except FutureTimeout:
                     report()
+        finally:
+            pool.shutdown(wait=False)  # on Ctrl-C, Ray's shutdown ends the write rather than waiting for it
 
     @staticmethod
     def _swap(ds, changed: list[list[Chunk]], kb: str, store: Store, dim: int, swap_every: int, report) -> None:
@@ -158,17 +168,15 @@ class RayEngine:
         try:
             if started:
                 self._init(ray)
-            for logger, _ in quiet:
-                logger.setLevel(logging.ERROR)
+            for logger, _ in quiet:  # Ray's failures reach the user as one line (project_error)
+                logger.setLevel(logging.CRITICAL)
             cpus = int(ray.cluster_resources().get("CPU", 0))
             workers = self.workers or cpus
             if not 1 <= workers <= cpus:
                 raise ConfigError(f"--workers {workers}: the Ray cluster has {cpus} CPUs; each worker takes one")
             yield ray, workers
-        except RagEvalError:
-            raise
-        except ray.exceptions.RayError as e:
-            raise _project_error(e) from None
+        except ray.exceptions.RayError as e:  # before RagEvalError: a task's error is an instance of both
+            raise project_error(e) from None
         finally:
             for logger, level in quiet:
                 logger.setLevel(level)
@@ -196,6 +204,23 @@ def _runtime_env() -> dict:
     """This process's AWS_* (an s3:// knowledge base) and offline settings for the workers: a Ray
     started before they were set, or on other machines, does not have them."""
     return {"env_vars": {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}}
+
+
+def _every_node(ray) -> list:
+    """A scheduling strategy for each live node of the cluster."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return [NodeAffinitySchedulingStrategy(n["NodeID"], soft=False) for n in ray.nodes() if n["Alive"]]
+
+
+def check_shared(dataset_uri: str) -> None:
+    """Run on every node before workers write into a knowledge base in a local folder: refuse a
+    folder that node does not have. A worker there would write its fragments to its own disk, and
+    the commit would name files the table's machine lacks."""
+    if not os.path.isdir(dataset_uri):
+        raise ConfigError(f"the knowledge base's folder {dataset_uri} is not on Ray worker {socket.gethostname()}: "
+                          f"put the database where every node reaches it ({PREFIX}STORAGE_URI=s3://..., or a folder "
+                          "mounted at the same path on every node), or leave out --address")
 
 
 def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -226,8 +251,9 @@ class _Encoder:
 
         self.embedder = get_embedder(model)
         if self.embedder.identity != identity:
-            raise ConfigError(f"a Ray worker's encoder ({self.embedder.identity}) is not the ingest's ({identity}): "
-                              "install the same embedding model on every node")
+            raise ConfigError(f"the encoder on Ray worker {socket.gethostname()} is {_described(self.embedder.identity)}, "
+                              f"the ingest's is {_described(identity)}: install the same embedding model on every "
+                              f"node ({PREFIX}EMBEDDING_MODEL names the same path on each)")
         # one torch thread per CPU Ray gave this worker, not one per core of the machine
         torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
         self.counter = counter
@@ -252,14 +278,19 @@ class _Count:
         return self.n
 
 
-def _project_error(e: Exception) -> RagEvalError:
-    """The project's error inside a Ray failure (a worker's ConfigError, say), else one line of it."""
-    seen = e
-    while seen is not None:
-        if isinstance(seen, RagEvalError):
-            return seen
-        seen = getattr(seen, "cause", None) or seen.__cause__
+def project_error(e: Exception) -> RagEvalError:
+    """The project's error a worker raised, from the Ray failure that carries it, else one line of
+    that failure. Ray keeps a worker's exception as text (an actor that died in its constructor
+    keeps only its traceback), whose last line is `core.errors.ConfigError: message`."""
+    for name, message in reversed(_RAISED.findall(str(e))):
+        kind = getattr(errors, name, None)
+        if isinstance(kind, type) and issubclass(kind, RagEvalError):
+            return kind(message)
     return RagEvalError(f"the Ray ingest failed: {_first_line(e)}")
+
+
+def _described(identity: dict) -> str:
+    return f"{identity['model']} ({identity['dim']}-d, weights {identity['sha256']})"
 
 
 def _first_line(e: Exception) -> str:

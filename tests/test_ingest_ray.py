@@ -12,7 +12,7 @@ import ray
 from core.cli import main
 from core.errors import ConfigError
 from core.ingest import ingest
-from core.ray_ingest import RayEngine
+from core.ray_ingest import RayEngine, check_shared, project_error
 from tests.conftest import DOCS, free_port, write_docs
 from tests.test_object_storage import s3, s3_server  # noqa: F401  (fixtures: moto's S3 on 127.0.0.1)
 
@@ -90,6 +90,13 @@ def test_ray_failures_are_project_errors(local_ray, settings, store, embedder, t
         ingest([str(docs)], "kb", store, embedder, settings, engine=RayEngine(workers=3))
     assert not store.has_kb("kb")  # all or nothing for the knowledge base it was creating
     assert main(["ingest", str(docs), "--kb", "kb", "--workers", "2"]) == 2  # --workers without --engine ray
+    # a node of a cluster that lacks the database's local folder (it would write fragments nobody can
+    # read) refuses, and the worker's error comes back from Ray as the project's one line
+    with pytest.raises(ray.exceptions.RayError) as raised:
+        ray.get(ray.remote(check_shared).remote(str(tmp_path / "elsewhere" / "kb_kb.lance")))
+    error = project_error(raised.value)
+    assert type(error) is ConfigError and "\n" not in str(error)
+    assert str(error).startswith(f"the knowledge base's folder {tmp_path}/elsewhere/kb_kb.lance is not on Ray worker ")
 
 
 def test_ray_writes_a_knowledge_base_on_object_storage(local_ray, s3, embedder, tmp_path):
