@@ -11,7 +11,7 @@ Ray ingest still starts its own worker pool (processes that import torch and loa
 which is counted. The local engine runs twice: with torch on every core (as `ingest` runs it) and
 with one thread, the compute one Ray worker has, so "ray, 1 worker" against it is Ray's own cost.
 Afterwards the tables are compared: the same ids and hashes, vectors within 1e-4.
-About 10 minutes with the defaults on 2 cores.
+About 7 minutes with the defaults on 2 cores.
 """
 from __future__ import annotations
 
