@@ -254,8 +254,11 @@ class _Encoder:
             raise ConfigError(f"the encoder on Ray worker {socket.gethostname()} is {_described(self.embedder.identity)}, "
                               f"the ingest's is {_described(identity)}: install the same embedding model on every "
                               f"node ({PREFIX}EMBEDDING_MODEL names the same path on each)")
-        # one torch thread per CPU Ray gave this worker, not one per core of the machine
-        torch.set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+        # one torch thread per CPU Ray gave this worker, not one per core of the machine (the
+        # encoder's `threads`, where it sets torch's for each batch, and torch's own)
+        threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+        self.embedder.threads = threads
+        torch.set_num_threads(threads)
         self.counter = counter
 
     def __call__(self, batch: pa.Table) -> pa.Table:
