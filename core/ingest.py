@@ -238,7 +238,8 @@ def _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report,
         report.index = store.vector_index(kb)
 
 
-def _changes(plan, kb, store, embedder, settings, report) -> tuple[list[tuple[list[Chunk], bool]], dict[str, list[str]]]:
+def _changes(plan, kb, store, embedder, settings, report) -> tuple[list[tuple[list[Chunk], bool]],
+                                                                  dict[str, list[str]]]:
     """What the ingest has to do: the chunks of every new or changed document, each with whether
     it replaces chunks stored before, and the documents to delete ({source: [document, ...]})."""
     todo: list[tuple[list[Chunk], bool]] = []  # (chunks of a changed or new document, replaces old chunks)

@@ -40,9 +40,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from core import errors
 from core.config import OBJECT_STORE_ENV, PREFIX, Settings, is_object_storage
 from core.embeddings import Embedder
-from core import errors
 from core.errors import ConfigError, RagEvalError
 from core.ingest import Progress, embed_chunks
 from core.models import Chunk
@@ -251,9 +251,10 @@ class _Encoder:
 
         self.embedder = get_embedder(model)
         if self.embedder.identity != identity:
-            raise ConfigError(f"the encoder on Ray worker {socket.gethostname()} is {_described(self.embedder.identity)}, "
-                              f"the ingest's is {_described(identity)}: install the same embedding model on every "
-                              f"node ({PREFIX}EMBEDDING_MODEL names the same path on each)")
+            raise ConfigError(f"the encoder on Ray worker {socket.gethostname()} is "
+                              f"{_described(self.embedder.identity)}, the ingest's is {_described(identity)}: install "
+                              f"the same embedding model on every node ({PREFIX}EMBEDDING_MODEL names the same path "
+                              "on each)")
         # one torch thread per CPU Ray gave this worker, not one per core of the machine (the
         # encoder's `threads`, where it sets torch's for each batch, and torch's own)
         threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
