@@ -85,10 +85,11 @@ def cmd_ingest(args) -> int:
     from core.ingest import ingest
 
     _demo_specs(args)
+    engine = _ingest_engine(args)
     settings, store = _context()
     bar = _progress_bar(f"ingest → {args.kb}")
     try:
-        report = ingest(args.paths, args.kb, store, _embedder(settings), settings, progress=bar)
+        report = ingest(args.paths, args.kb, store, _embedder(settings), settings, progress=bar, engine=engine)
     finally:
         bar.close()
     for s in report.skipped:
@@ -99,8 +100,20 @@ def cmd_ingest(args) -> int:
         print(f"warning: {args.kb}: {report.index.describe()}", file=sys.stderr)
     print(f"{args.kb}: {report.documents} documents ({report.unchanged} unchanged, {report.embedded_documents} "
           f"embedded, {report.deleted_documents} deleted), {report.chunks_embedded} chunks embedded, "
-          f"{len(report.skipped)} files skipped, {report.seconds:.1f} s")
+          f"{len(report.skipped)} files skipped, {report.seconds:.1f} s"
+          + (f", on {report.engine}" if report.engine not in ("", "local") else ""))
     return 0
+
+
+def _ingest_engine(args):
+    """`--engine ray [--address ADDR] [--workers N]`: the Ray engine; None for the local one."""
+    if args.engine == "ray":
+        from core.ray_ingest import RayEngine
+
+        return RayEngine(args.address or "", args.workers)
+    if args.address or args.workers:
+        raise RagEvalError("--address and --workers choose where --engine ray runs; add --engine ray")
+    return None
 
 
 def _demo_specs(args) -> None:
@@ -610,6 +623,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--kb", help="knowledge base name (with --demo: demo)")
     s.add_argument("--demo", action="store_true", help="the demo sources behind the seed questions "
                                                        "(data/demo_sources.txt)")
+    s.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="where chunks are embedded and written: this process (default) or Ray workers")
+    s.add_argument("--address", help="with --engine ray: a Ray cluster (HOST:PORT, ray://HOST:PORT or auto); "
+                                     "default: a local Ray started for the ingest")
+    s.add_argument("--workers", type=int, help="with --engine ray: workers embedding at once, one CPU each "
+                                               "(default: every CPU of the cluster)")
     s.set_defaults(fn=cmd_ingest)
 
     s = sub.add_parser("questions", help="import or list question sets")

@@ -9,6 +9,10 @@ chunks. An ingest that fails into a knowledge base it was creating leaves none b
 error it is dropped, and one killed outright leaves a table marked partial that no listing
 shows and the next ingest into that name replaces.
 
+The heavy step, embedding the chunks and writing them, runs in this process (`LocalEngine`) or
+on a Ray cluster (core/ray_ingest.py); reading, chunking, planning, deletes and indexing run here
+either way, so both make the same table.
+
 Budgets hold before the work: a document over `max_document_chars` is skipped with its reason,
 and an ingest that would embed more than `max_ingest_chunks` chunks is refused before
 anything is embedded or written. A chunk is bounded in characters as well as tokens, so a
@@ -21,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -52,6 +57,7 @@ class IngestReport:
     removed_sources: list[str] = field(default_factory=list)  # yield no documents any more: chunks removed
     index: VectorIndex | None = None  # the vector index after the ingest (None: exact search)
     seconds: float = 0.0
+    engine: str = ""  # what embedded and wrote the chunks ("local", "ray (2 workers)"); "" when nothing was
 
 
 def chunk_document(doc: Document, embedder: Embedder, max_tokens: int, overlap: int) -> list[Chunk]:
@@ -116,20 +122,36 @@ def document_hash(doc: Document, embedder: Embedder, max_tokens: int, overlap: i
     return h.hexdigest()[:32]
 
 
+class Engine(Protocol):
+    """Where the heavy step of an ingest runs: embedding the chunks of new and changed documents
+    and writing them into the knowledge base (`embed_and_write`). The default is this process
+    (`local`); core/ray_ingest.py runs it on a Ray cluster. Planning, deletes and indexing stay
+    here, so both engines make the same table."""
+
+    name: str  # shown in the report, e.g. "local" or "ray (2 workers)"
+    command: tuple[str, ...]  # its CLI flags, recorded with the ingest's job
+
+    def embed_and_write(self, todo: list[tuple[list[Chunk], bool]], kb: str, store: Store, embedder: Embedder,
+                        settings: Settings, progress: Progress, batch_chunks: int, swap_every: int) -> int: ...
+
+
 def ingest(specs: Iterable[str], kb: str, store: Store, embedder: Embedder, settings: Settings,
-           progress: Progress | None = None, batch_chunks: int = 256) -> IngestReport:
+           progress: Progress | None = None, batch_chunks: int = 256, engine: Engine | None = None) -> IngestReport:
     """Ingest every source spec into knowledge base `kb`; see the module docstring. Runs as
-    the job `ingest:<kb>`: a second ingest into the same knowledge base meanwhile is refused."""
+    the job `ingest:<kb>`: a second ingest into the same knowledge base meanwhile is refused.
+    `engine` embeds and writes the chunks (default: in this process)."""
     specs = list(specs)
     progress = progress or (lambda done, total, what: None)
-    with jobs.start(store, "ingest", check_name("knowledge base", kb), ("ingest", *specs, "--kb", kb)) as claim:
-        report = _ingest_all(specs, kb, store, embedder, settings, claim.follow(progress), batch_chunks)
+    engine = engine or LOCAL
+    command = ("ingest", *specs, "--kb", kb, *engine.command)
+    with jobs.start(store, "ingest", check_name("knowledge base", kb), command) as claim:
+        report = _ingest_all(specs, kb, store, embedder, settings, claim.follow(progress), batch_chunks, engine)
         claim.finish("done")
     return report
 
 
 def _ingest_all(specs: list[str], kb: str, store: Store, embedder: Embedder, settings: Settings,
-                progress: Progress, batch_chunks: int) -> IngestReport:
+                progress: Progress, batch_chunks: int, engine: Engine) -> IngestReport:
     t0 = time.perf_counter()
     report = IngestReport(kb)
     plan: list[dict[str, list[Document]]] = []  # per spec: {source: its documents}
@@ -151,7 +173,7 @@ def _ingest_all(specs: list[str], kb: str, store: Store, embedder: Embedder, set
     if not created:
         check_encoder(store, kb, store.kb_table(kb), embedder.identity)
     try:
-        _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report)
+        _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report, engine)
     except BaseException:
         if created and store.has_kb(kb):
             store.delete_kb(kb)  # all or nothing for a knowledge base this ingest was creating
@@ -192,7 +214,34 @@ def _spec_source(spec: str) -> str:
     return str(path.resolve()) if path.exists() else spec
 
 
-def _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report) -> None:
+def _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report, engine) -> None:
+    todo, gone = _changes(plan, kb, store, embedder, settings, report)
+    check_chunk_budget(todo, settings.max_ingest_chunks)
+    total = sum(len(c) for c, _ in todo)
+    progress(0, total, "embedding")
+    # Swapping changed documents in (merge_insert) scans the whole table, ~1.3 ms per 1,000
+    # rows measured; new documents are plain appends. So swaps are gathered until they are
+    # a few percent of the embedding time between them: 250 chunks embed in ~6 s here.
+    rows = store.kb_table(kb).count_rows() if store.has_kb(kb) else 0
+    swap_every = max(batch_chunks, rows // 400)
+    done = engine.embed_and_write(todo, kb, store, embedder, settings, progress, batch_chunks, swap_every) \
+        if todo else 0
+    if gone:
+        store.delete_documents(kb, gone)
+    report.embedded_documents = len(todo)
+    report.chunks_embedded = done
+    report.engine = engine.name if todo else ""
+    if todo or gone:
+        progress(done, total, "indexing")
+        report.index = store.index_kb(kb)
+    elif store.has_kb(kb):
+        report.index = store.vector_index(kb)
+
+
+def _changes(plan, kb, store, embedder, settings, report) -> tuple[list[tuple[list[Chunk], bool]],
+                                                                  dict[str, list[str]]]:
+    """What the ingest has to do: the chunks of every new or changed document, each with whether
+    it replaces chunks stored before, and the documents to delete ({source: [document, ...]})."""
     todo: list[tuple[list[Chunk], bool]] = []  # (chunks of a changed or new document, replaces old chunks)
     gone: dict[str, list[str]] = {}
     for found in plan:
@@ -213,51 +262,49 @@ def _ingest(plan, kb, store, embedder, settings, progress, batch_chunks, report)
                 report.deleted_documents += len(left)
             if known and not docs:
                 report.removed_sources.append(source)
-
-    check_chunk_budget(todo, settings.max_ingest_chunks)
-    total = sum(len(c) for c, _ in todo)
-    progress(0, total, "embedding")
-    # Swapping changed documents in (merge_insert) scans the whole table, ~1.3 ms per 1,000
-    # rows measured; new documents are plain appends. So swaps are gathered until they are
-    # a few percent of the embedding time between them: 250 chunks embed in ~6 s here.
-    rows = store.kb_table(kb).count_rows() if store.has_kb(kb) else 0
-    swap_every = max(batch_chunks, rows // 400)
-    pending: list[pa.Table] = []
-    pending_docs: dict[str, list[str]] = {}
-    done = 0
-    batch: list[tuple[list[Chunk], bool]] = []
-    for i, entry in enumerate(todo):
-        batch.append(entry)
-        if sum(len(c) for c, _ in batch) < batch_chunks and i < len(todo) - 1:
-            continue
-        new, changed = [c for c, r in batch if not r], [c for c, r in batch if r]
-        table = _embed([c for cs in new + changed for c in cs], embedder)
-        n_new = sum(len(cs) for cs in new)
-        if n_new:
-            store.write_chunks(kb, table.slice(0, n_new), embedder.dim, partial=True)  # if it creates the kb
-        for cs in changed:
-            if cs:
-                pending_docs.setdefault(cs[0].source, []).append(cs[0].document)
-        pending.append(table.slice(n_new))
-        done += table.num_rows
-        batch = []
-        if sum(t.num_rows for t in pending) >= swap_every or i == len(todo) - 1:
-            if pending_docs:
-                store.replace_documents(kb, pending_docs, pa.concat_tables(pending), embedder.dim)
-            pending, pending_docs = [], {}
-        progress(done, total, "embedding")
-    if gone:
-        store.delete_documents(kb, gone)
-    report.embedded_documents = len(todo)
-    report.chunks_embedded = done
-    if todo or gone:
-        progress(done, total, "indexing")
-        report.index = store.index_kb(kb)
-    elif store.has_kb(kb):
-        report.index = store.vector_index(kb)
+    return todo, gone
 
 
-def _embed(chunks: list[Chunk], embedder: Embedder) -> pa.Table:
+class LocalEngine:
+    """Embeds and writes in this process, a batch at a time: new documents appended as they are
+    embedded, changed ones swapped in every `swap_every` chunks."""
+
+    name = "local"
+    command = ()
+
+    def embed_and_write(self, todo, kb, store, embedder, settings, progress, batch_chunks, swap_every) -> int:
+        total = sum(len(c) for c, _ in todo)
+        pending: list[pa.Table] = []
+        pending_docs: dict[str, list[str]] = {}
+        done = 0
+        batch: list[tuple[list[Chunk], bool]] = []
+        for i, entry in enumerate(todo):
+            batch.append(entry)
+            if sum(len(c) for c, _ in batch) < batch_chunks and i < len(todo) - 1:
+                continue
+            new, changed = [c for c, r in batch if not r], [c for c, r in batch if r]
+            table = embed_chunks([c for cs in new + changed for c in cs], embedder)
+            n_new = sum(len(cs) for cs in new)
+            if n_new:
+                store.write_chunks(kb, table.slice(0, n_new), embedder.dim, partial=True)  # if it creates the kb
+            for cs in changed:
+                if cs:
+                    pending_docs.setdefault(cs[0].source, []).append(cs[0].document)
+            pending.append(table.slice(n_new))
+            done += table.num_rows
+            batch = []
+            if sum(t.num_rows for t in pending) >= swap_every or i == len(todo) - 1:
+                if pending_docs:
+                    store.replace_documents(kb, pending_docs, pa.concat_tables(pending), embedder.dim)
+                pending, pending_docs = [], {}
+            progress(done, total, "embedding")
+        return done
+
+
+LOCAL = LocalEngine()
+
+
+def embed_chunks(chunks: list[Chunk], embedder: Embedder) -> pa.Table:
     """Chunks with their vectors as an Arrow table in the knowledge base's schema."""
     vectors = embedder.encode([c.text for c in chunks]) if chunks else []
     n, stamp = len(chunks), now()

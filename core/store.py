@@ -358,6 +358,14 @@ class Store:
         else:  # created by its first write: a failed first ingest leaves no empty knowledge base
             self.db.create_table(KB_PREFIX + kb, data=data, schema=chunk_schema(dim, partial), exist_ok=True)
 
+    def kb_dataset(self, kb: str, dim: int):
+        """The Lance dataset under a knowledge base's table, for writers that commit to it
+        themselves (the Ray engine's workers); a missing table is made first, empty and marked
+        as still being created (`finish_kb`), as its first write would."""
+        if not self.has_kb(kb):
+            self.db.create_table(KB_PREFIX + kb, schema=chunk_schema(dim, partial=True), exist_ok=True)
+        return self.kb_table(kb).to_lance()
+
     def replace_documents(self, kb: str, documents: dict[str, list[str]], rows, dim: int) -> None:
         """In one commit, the chunks of `documents` ({source: [document, ...]}) become `rows`:
         every document is either wholly old or wholly new, whatever fails around it."""
