@@ -7,8 +7,6 @@ ignored good passages. The rules are tried in the order of RULES, and the first 
 """
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 CHANGE = 0.1  # a difference smaller than this is not a change (judge noise is of this order)
@@ -42,11 +40,14 @@ def classify(frame: pd.DataFrame) -> pd.DataFrame:
     the figures behind it."""
     wide = frame.pivot_table(index="question_id", columns=["mode", "metric"], values="value", aggfunc="first",
                              dropna=False)
+    table = wide.to_dict("index")  # one conversion, not a frame lookup per figure (19 s at 10,000 questions)
     rows = []
     for qid in frame["question_id"].drop_duplicates():
+        figures = table.get(qid, {})
+
         def get(mode, metric):
-            v = wide.at[qid, (mode, metric)] if (mode, metric) in wide.columns else math.nan
-            return None if pd.isna(v) else float(v)
+            v = figures.get((mode, metric))
+            return None if v is None or pd.isna(v) else float(v)
         diffs = {m: get("rag", m) - get("llm_only", m) for m in PAIRED
                  if get("rag", m) is not None and get("llm_only", m) is not None}
         why = rule(diffs, get("rag", "context_relevance"), get("rag", "faithfulness"), get("rag", "answer_relevancy"))
