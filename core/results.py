@@ -281,10 +281,10 @@ def document(store: Store, res: RunResults, raw: RawJSON | None = None, findings
         doc["gates"] = store.gates(res.run.id)  # the latest `gate` verdicts of this run against each baseline
         if res.both_modes:  # why RAG changed each question's scores (core.why): per item, and counted
             doc["why"] = why.summary(res.why)
-            classes = res.why.set_index("question_id")
+            classes = res.why.set_index("question_id").to_dict("index")
             for it in doc["items"]:
-                it["why"] = {"class": classes.at[it["question_id"], "why"],
-                             "sentence": classes.at[it["question_id"], "sentence"]}
+                found = classes[it["question_id"]]
+                it["why"] = {"class": found["why"], "sentence": found["sentence"]}
     return doc
 
 

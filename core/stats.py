@@ -346,12 +346,12 @@ def agreement(judge_high, human_high) -> dict:
     """How often the judge and people put a score on the same side of 0.5: n, agreements,
     accuracy and Cohen's κ over the two binary labels (scikit-learn). κ is None when it is
     undefined: both gave every score the same label, so chance agreement is already 1."""
-    from sklearn.metrics import cohen_kappa_score
-
     j, h = np.asarray(judge_high, dtype=bool), np.asarray(human_high, dtype=bool)
     n, agree = len(j), int((j == h).sum())
     if n == 0:
         return {"n": 0, "agree": 0, "accuracy": None, "kappa": None}
+    from sklearn.metrics import cohen_kappa_score  # 0.2 s to import: only once someone reviewed
+
     one_label = bool((j == j[0]).all() and (h == j[0]).all())
     kappa = None if one_label else float(cohen_kappa_score(j, h, labels=[False, True]))
     return {"n": n, "agree": agree, "accuracy": agree / n, "kappa": kappa}
