@@ -319,13 +319,7 @@ def delete(store: Store, exp_id: str, with_runs: bool = False) -> list[str]:
 
 def status(store: Store, exp: Experiment) -> str:
     """The experiment's status as a person should read it ('interrupted' when no live worker has it)."""
-    if exp.status not in ("pending", "running"):
-        return exp.status
-    job = jobs.get(store, "experiment", exp.id)
-    if job is None:
-        return "interrupted" if exp.status == "running" else "pending"
-    return "interrupted" if jobs.state(job) in ("interrupted", "failed", "done", "incomplete") else \
-        "cancelled" if job.status == "cancelled" else exp.status
+    return jobs.shown_status(store, "experiment", exp.id, exp.status)
 
 
 # -- the leaderboard ---------------------------------------------------------------------------------

@@ -125,6 +125,18 @@ def cancel(store: Store, kind: str, target: str) -> Job | None:
     return store.job(k)
 
 
+def shown_status(store: Store, kind: str, target: str, status: str) -> str:
+    """A run's or an experiment's stored `status` as a person should read it: 'interrupted' when
+    it is marked running (or was launched) but no live worker executes its job any more."""
+    if status not in ACTIVE:
+        return status
+    job = get(store, kind, target)
+    if job is None:
+        return "interrupted" if status == "running" else "pending"
+    return "interrupted" if state(job) in ("interrupted", "failed", "done", "incomplete") else \
+        "cancelled" if job.status == "cancelled" else status
+
+
 def launch(store: Store, home: Path, kind: str, target: str, command: tuple[str, ...], cwd: Path) -> Job:
     """Submit a job and start its worker, `python -m core work KEY TOKEN`, in its own process
     detached from the caller: closing the page or terminal that launched it does not stop it.

@@ -159,13 +159,7 @@ def delete(store: Store, run_id: str) -> None:
 def status(store: Store, run: Run) -> str:
     """The run's status as a person should read it: 'interrupted' when it is marked running
     (or was launched) but no live worker executes it any more; resume finishes it."""
-    if run.status not in ("pending", "running"):
-        return run.status
-    job = jobs.get(store, "run", run.id)
-    if job is None:
-        return "interrupted" if run.status == "running" else "pending"
-    return "interrupted" if jobs.state(job) in ("interrupted", "failed", "done", "incomplete") else \
-        "cancelled" if job.status == "cancelled" else run.status
+    return jobs.shown_status(store, "run", run.id, run.status)
 
 
 def launch(settings: Settings, store: Store, run_id: str, *command: str) -> "jobs.Job":
