@@ -122,7 +122,10 @@ class Executor:
                 a = missing_answer(run.id, q, mode)
                 writer.answer(a, replace=False)
             elif _redo(a):
-                async with calls:
+                async with calls:  # a cancel seen now stops an answer that has not started
+                    if state["cancelled"] or self.claim.cancelled():
+                        state["cancelled"] = True
+                        return
                     a = await answering.answer(self.answer_llm, self.answer_cfg, run.id, q.id, q.question, mode,
                                                evidence)
                 writer.answer(a, replace=old is not None)
