@@ -37,6 +37,27 @@ $(LLAMA_STAMP):
 	rm -f $(VENV)/.llama-*
 	touch $(LLAMA_STAMP)
 
+# llama.cpp's own server (`llama-server --parallel N`: several requests decoded at once; the
+# Python llama_cpp.server serves one at a time), for the served-model test. Built from the
+# llama.cpp sources the same llama-cpp-python sdist vendors, with the same CPU flags, without
+# its web UI, TLS or downloads; about 8 minutes on 2 cores, then kept in the virtualenv.
+LLAMA_SERVER := $(BIN)/llama-server
+LLAMA_SERVER_BUILD := $(VENV)/build-llama-server
+
+$(LLAMA_SERVER): $(LLAMA_STAMP)
+	rm -rf $(LLAMA_SERVER_BUILD) && mkdir -p $(LLAMA_SERVER_BUILD)
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: --dest $(LLAMA_SERVER_BUILD) "$(LLAMA_REQ)"
+	tar -xzf $(LLAMA_SERVER_BUILD)/llama_cpp_python-*.tar.gz -C $(LLAMA_SERVER_BUILD)
+	cmake -S $(LLAMA_SERVER_BUILD)/llama_cpp_python-*/vendor/llama.cpp -B $(LLAMA_SERVER_BUILD)/out \
+	  -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF \
+	  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+	  -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF $(LLAMA_CMAKE_ARGS) >$(LLAMA_SERVER_BUILD)/cmake.log \
+	  || { tail -40 $(LLAMA_SERVER_BUILD)/cmake.log; exit 1; }
+	cmake --build $(LLAMA_SERVER_BUILD)/out --target llama-server -j$$(nproc) >$(LLAMA_SERVER_BUILD)/build.log \
+	  || { tail -40 $(LLAMA_SERVER_BUILD)/build.log; exit 1; }
+	cp $(LLAMA_SERVER_BUILD)/out/bin/llama-server $@
+	rm -rf $(LLAMA_SERVER_BUILD)
+
 $(STAMP): requirements.txt $(LLAMA_STAMP)
 	# torch first and alone: this pin takes the CPU wheel; a looser one pulls CUDA builds
 	$(BIN)/pip install --quiet torch==2.13.0
@@ -49,7 +70,7 @@ setup: sysdeps $(STAMP)
 run: setup
 	$(BIN)/streamlit run app.py
 
-test: setup
+test: setup $(LLAMA_SERVER)
 	$(call apt_ensure,chromium)
 	$(BIN)/python -m pytest -q
 

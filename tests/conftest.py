@@ -100,12 +100,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def local_server(args: list[str], log: Path, env: dict | None = None, timeout: float = 120):
-    """A server process of ours on 127.0.0.1; yields its port once it accepts connections.
-    Its output goes to a file, not a pipe: a chatty start (llama.cpp) would fill a pipe and block."""
+def local_server(args: list[str], log: Path, env: dict | None = None, timeout: float = 120,
+                 program: str = sys.executable):
+    """A server process of ours on 127.0.0.1 (`program args`, `{port}` filled in); yields its port
+    once it accepts connections. Its output goes to a file, not a pipe: a chatty start (llama.cpp)
+    would fill a pipe and block."""
     port = free_port()
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, *[a.replace("{port}", str(port)) for a in args]],
+        proc = subprocess.Popen([program, *[a.replace("{port}", str(port)) for a in args]],
                                 cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + timeout
