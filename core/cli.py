@@ -293,7 +293,8 @@ def cmd_show(args) -> int:
     res = load(store, args.run_id)
     if args.json:
         raw = RawJSON()  # passages and the judge's details go out as they are stored
-        print(raw.dumps(document(store, res, raw)))
+        sys.stdout.flush()
+        sys.stdout.buffer.write(raw.dumps(document(store, res, raw)) + b"\n")
         return 0
     r = res.run_json()
     print(f"run {r['id']} [{r['status']}] kb={r['kb']} questions={r['question_set']} v{r['question_set_version']} "

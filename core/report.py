@@ -51,7 +51,7 @@ def export_bytes(store: Store, res: RunResults, fmt: str) -> bytes:
     run's JSON document, the same `show --json` prints."""
     if fmt == "json":
         raw = RawJSON()
-        return raw.dumps(document(store, res, raw)).encode("utf-8")
+        return raw.dumps(document(store, res, raw))
     df = items_frame(store, res)
     if fmt == "csv":
         return csv_bytes(df)

@@ -12,11 +12,10 @@ judge's details) are read only for what is shown in full: one question's drill-d
 from __future__ import annotations
 
 import json
-import re
-import secrets
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from core import reviews, why
@@ -311,20 +310,18 @@ def _score_json(s: dict | None, parse=json.loads) -> dict:
 
 
 class RawJSON:
-    """JSON text kept as it is stored and spliced into the document as it is written:
-    parsing 60,000 stored fragments only to write them again took most of `show --json`."""
+    """JSON text kept as it is stored and written into the document as it is (an orjson
+    Fragment): parsing 60,000 stored fragments only to write them again took most of `show
+    --json`, and orjson writes the 78 MB document of 10,000 questions in 0.1 s (json 0.6 s)."""
 
-    def __init__(self):
-        self.fragments: list[str] = []
-        self._token = secrets.token_hex(8)  # no user text can hold it: a placeholder is never confused
-        self._placeholder = re.compile(r'"\\u0000' + self._token + r':(\d+)"')
+    @staticmethod
+    def keep(text: str) -> orjson.Fragment:
+        return orjson.Fragment(text)
 
-    def keep(self, text: str) -> str:
-        self.fragments.append(text)
-        return f"\x00{self._token}:{len(self.fragments) - 1}"
-
-    def dumps(self, doc) -> str:
-        return self._placeholder.sub(lambda m: self.fragments[int(m.group(1))], json.dumps(doc))
+    @staticmethod
+    def dumps(doc) -> bytes:
+        """UTF-8 JSON; NaN (never stored as a score: unscored is None) would be null, not `NaN`."""
+        return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def items_frame(store: Store, res: RunResults) -> pd.DataFrame:

@@ -137,7 +137,7 @@ def _bootstrap_ci(d: np.ndarray, resamples: int, seed: int) -> tuple[float | Non
     return float(low), float(high)
 
 
-_BATCH_VALUES = 4_000_000  # resampled values held at once (32 MB of indices): memory stays flat at any n
+_BATCH_VALUES = 1_000_000  # resampled values at once: 8 MB of indices stay in cache (4,000,000 was 1.4x slower)
 
 
 def _resampled_means(d: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:

@@ -38,16 +38,13 @@ def classify(frame: pd.DataFrame) -> pd.DataFrame:
     """Per question of the frame (question_id, mode, metric, value): `why` (a CLASSES key, None
     when RAG changed no score or the run lacks a mode) and `sentence`, the class in words with
     the figures behind it."""
-    wide = frame.pivot_table(index="question_id", columns=["mode", "metric"], values="value", aggfunc="first",
-                             dropna=False)
-    table = wide.to_dict("index")  # one conversion, not a frame lookup per figure (19 s at 10,000 questions)
+    # each figure once in a dict: a frame lookup per figure took 19 s at 10,000 questions, a pivot 0.7 s
+    known = frame[frame["value"].notna()].drop_duplicates(["question_id", "mode", "metric"])
+    table = dict(zip(zip(known["question_id"], known["mode"], known["metric"]), known["value"].astype(float)))
     rows = []
     for qid in frame["question_id"].drop_duplicates():
-        figures = table.get(qid, {})
-
         def get(mode, metric):
-            v = figures.get((mode, metric))
-            return None if v is None or pd.isna(v) else float(v)
+            return table.get((qid, mode, metric))
         diffs = {m: get("rag", m) - get("llm_only", m) for m in PAIRED
                  if get("rag", m) is not None and get("llm_only", m) is not None}
         why = rule(diffs, get("rag", "context_relevance"), get("rag", "faithfulness"), get("rag", "answer_relevancy"))

@@ -211,7 +211,7 @@ def test_show_json_splices_stored_json_as_it_is(store, small_run):
     res = results.load(store, small_run, findings=False)
     raw = results.RawJSON()
     doc = results.document(store, res, raw, findings=False)
-    doc["note"] = "\x00" + "user text that looks like a placeholder: 0"
+    doc["note"] = "\x00" + "user text with a NUL: 0"
     text = raw.dumps(doc)
     plain = json.loads(json.dumps(results.summary_json(store, small_run)))  # tuples become lists
     assert json.loads(text) == {**plain, "note": doc["note"]}
