@@ -281,6 +281,7 @@ def main() -> None:
 
     store = open_workspace(load_settings())
     small_id = write_run(store, 30, seed=15)
+    time.sleep(1.1)  # runs are ordered by their creation, to the second
     seconds, run_id = timed(lambda: write_run(store, args.questions))  # the latest: what Results opens on
     print(f"workspace {work}: run {run_id}, {args.questions} questions × 2 modes × 2 metrics written in "
           f"{seconds:.1f} s", flush=True)
