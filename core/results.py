@@ -70,6 +70,14 @@ class RunResults:
     reviews: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=reviews.FRAME_COLUMNS))
     human_review: dict = field(default_factory=dict)  # core.reviews.figures: the judge against people
     why: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["question_id", "why", "sentence"]))
+    # what readers derive from these results and keep with them (a page's figures, by name): made once
+    views: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def view(self, key, build):
+        """`build()`, made once for these results and kept under `key`."""
+        if key not in self.views:
+            self.views[key] = build()
+        return self.views[key]
 
     @property
     def both_modes(self) -> bool:

@@ -47,7 +47,7 @@ if res.both_modes:
     judge_noise.section(res)
 review.agreement_section(res)
 
-# -- charts: only the open tab is built and sent --------------------------------------------
+# -- charts: only the open tab is built and sent; each is built once per state of the run ----
 metrics = list(run.metrics)
 categories = sorted(c for c in df["category"].unique() if c)
 ui.init_choice("results_metric", st.query_params.get("metric"), metrics)
@@ -60,9 +60,9 @@ if t1.open:
     with t1:
         if res.both_modes:
             comps = {m: stats.Comparison(**f["comparison"]) for m, f in res.findings.items()}
-            st.plotly_chart(charts.differences(comps), width="stretch")
-        st.plotly_chart(charts.mean_bars(df), width="stretch")
-        st.plotly_chart(charts.distributions(df), width="stretch")
+            st.plotly_chart(res.view("differences", lambda: charts.differences(comps)), width="stretch")
+        st.plotly_chart(res.view("mean_bars", lambda: charts.mean_bars(df)), width="stretch")
+        st.plotly_chart(res.view("distributions", lambda: charts.distributions(df)), width="stretch")
 if t6.open:
     with t6:
         if res.both_modes:
@@ -72,10 +72,10 @@ if t6.open:
 if t2.open:
     with t2:
         if res.both_modes:
-            st.plotly_chart(charts.deltas(df, metric), width="stretch")
-            st.plotly_chart(charts.dumbbell(df, metric), width="stretch")
-            worse = stats.hurt(df, metric)
-            n_pairs = int(stats.paired(df, metric)["delta"].notna().sum())
+            st.plotly_chart(res.view(("deltas", metric), lambda: charts.deltas(df, metric)), width="stretch")
+            st.plotly_chart(res.view(("dumbbell", metric), lambda: charts.dumbbell(df, metric)), width="stretch")
+            worse = res.view(("hurt", metric), lambda: stats.hurt(df, metric))
+            n_pairs = res.view(("n_pairs", metric), lambda: int(stats.paired(df, metric)["delta"].notna().sum()))
             st.markdown(f"**Where retrieval hurt** ({METRIC_LABELS[metric].lower()} lower with RAG): "
                         f"{len(worse):,} of {n_pairs:,} questions scored in both modes")
             if len(worse):
@@ -89,8 +89,9 @@ if t2.open:
 if t5.open:
     with t5:
         if res.both_modes and categories:
-            table = stats.by_category(df, metrics)
-            st.plotly_chart(charts.category_differences(table), width="stretch")
+            table = res.view("by_category", lambda: stats.by_category(df, metrics))  # a bootstrap per category
+            st.plotly_chart(res.view("category_differences", lambda: charts.category_differences(table)),
+                            width="stretch")
             st.dataframe(table.assign(metric=table["metric"].map(METRIC_LABELS))[
                 ["category", "metric", "n_pairs", "n_excluded", "mean_diff", "ci_low", "ci_high", "p_value", "p_holm",
                  "wins", "ties", "losses"]], hide_index=True, width="stretch", column_config={
@@ -103,7 +104,7 @@ if t5.open:
             st.caption("The per-category comparison needs both modes and questions with a category.")
 if t3.open:
     with t3:
-        st.plotly_chart(charts.scatter(df), width="stretch")
+        st.plotly_chart(res.view("scatter", lambda: charts.scatter(df)), width="stretch")
 if t4.open:
     with t4:
         f1, f2, f3, f4 = st.columns(4)
