@@ -211,12 +211,9 @@ def browse(home: Path, run_id: str, small_id: str, screenshot: Path | None) -> d
             out["page_ws_mb"] = received[0] / 1e6
             out["page_small"] = results_page(small_id)  # the same work for 30 questions: the floor
             out["page_warm"] = results_page(run_id)
-            # the floor of any page opened by its address: Streamlit's own start in the browser
-            t0 = time.perf_counter()
             page.goto(f"{url}/settings")
             page.wait_for_selector("h1")
             settle(page)
-            out["page_floor"] = time.perf_counter() - t0
             # as a person moves in the app: from another page, a click on Results in the sidebar (the
             # browser keeps Streamlit's and Plotly's scripts; the page opens on the latest run, this one)
             t0 = time.perf_counter()
@@ -318,7 +315,6 @@ def main() -> None:
             ("  its DOM nodes", "page_nodes", "page_nodes"), ("  its websocket (MB)", "page_ws_mb", "page_ws_mb"),
             ("  again, the server's cache warm (s)", "page_warm", None),
             ("  from the sidebar, in the open app (s)", "page_nav", None),
-            ("Settings page (no chart) by its address (s)", "page_floor", None),
             ("  server peak RSS (GB)", "page_rss_gb", "page_rss_gb"),
             ("'Per question' tab → charts drawn (s)", "tab", "tab")]
     print(f"\n{'':44}{'now':>10}{'before':>10}{'ratio':>8}   before = {source}")
