@@ -265,7 +265,8 @@ def _items(store: Store, run: Run, questions: pd.DataFrame, question_ids: list[s
                            "latency_s"],
         question_ids).to_pylist()}
     out = []
-    for qid, question, category, reference in questions[QUESTION_COLUMNS].itertuples(index=False):
+    # columns as lists: iterating a frame's Arrow-backed strings costs a Python call per value
+    for qid, question, category, reference in zip(*(questions[c].tolist() for c in QUESTION_COLUMNS)):
         item = {"question_id": qid, "question": question, "category": category, "reference": reference}
         for mode in run.modes:
             a = answers.get((qid, mode))
@@ -307,10 +308,11 @@ def document(store: Store, res: RunResults, raw: RawJSON | None = None, findings
         doc["gates"] = store.gates(res.run.id)  # the latest `gate` verdicts of this run against each baseline
         if res.both_modes:  # why RAG changed each question's scores (core.why): per item, and counted
             doc["why"] = why.summary(res.why)
-            classes = res.why.set_index("question_id").to_dict("index")
+            classes = dict(zip(res.why["question_id"].tolist(), zip(res.why["why"].tolist(),
+                                                                    res.why["sentence"].tolist())))
             for it in doc["items"]:
-                found = classes[it["question_id"]]
-                it["why"] = {"class": found["why"], "sentence": found["sentence"]}
+                found, said = classes[it["question_id"]]
+                it["why"] = {"class": found, "sentence": said}
     return doc
 
 

@@ -98,61 +98,105 @@ class Comparison:
 def compare(a, b, metric: str, *, tie_margin: float = TIE_MARGIN, resamples: int = RESAMPLES,
             seed: int = SEED) -> Comparison:
     """Compare aligned scores `a` and `b` (one entry per question; NaN or None = unscored)."""
+    return compare_many([(a, b, metric)], tie_margin=tie_margin, resamples=resamples, seed=seed)[0]
+
+
+def compare_many(jobs: list[tuple], *, tie_margin: float = TIE_MARGIN, resamples: int = RESAMPLES,
+                 seed: int = SEED) -> list[Comparison]:
+    """`compare(a, b, metric)` for each job, the same numbers as one at a time: with one fixed
+    seed, jobs with as many pairs resample the same questions, so those indices are drawn once."""
+    diffs = [_differences(a, b) for a, b, _ in jobs]
+    intervals = _bootstrap_cis([d for d, _ in diffs], resamples, seed)
+    return [_comparison(metric, d, excluded, ci, tie_margin) for (_, _, metric), (d, excluded), ci
+            in zip(jobs, diffs, intervals)]
+
+
+def _differences(a, b) -> tuple[np.ndarray, int]:
+    """b − a over the entries scored on both sides, and how many entries were left out."""
     a = np.asarray([math.nan if v is None else v for v in a], dtype=float)
     b = np.asarray([math.nan if v is None else v for v in b], dtype=float)
     both = ~(np.isnan(a) | np.isnan(b))
-    d = b[both] - a[both]
-    n = int(both.sum())
+    return b[both] - a[both], int(len(a) - both.sum())
+
+
+def _comparison(metric: str, d: np.ndarray, excluded: int, ci: tuple, tie_margin: float) -> Comparison:
+    n = len(d)
     wins, losses = int((d > tie_margin).sum()), int((d < -tie_margin).sum())
-    base = dict(metric=metric, n_pairs=n, n_excluded=int(len(a) - n), wins=wins, ties=n - wins - losses,
+    base = dict(metric=metric, n_pairs=n, n_excluded=excluded, wins=wins, ties=n - wins - losses,
                 losses=losses, tie_margin=tie_margin)
     if n == 0:
         return Comparison(mean_diff=None, ci_low=None, ci_high=None, p_value=None, p_holm=None, effect_size=None,
                           **base)
-    mean = float(d.mean())
-    low, high = _bootstrap_ci(d, resamples, seed)
     p, r = _signed_rank(d)
-    return Comparison(mean_diff=mean, ci_low=low, ci_high=high, p_value=p, p_holm=p, effect_size=r, **base)
-
-
-def compare_many(jobs: list[tuple]) -> list[Comparison]:
-    """`compare(a, b, metric)` for each job, on every core: numpy releases the GIL while it
-    resamples, and each job keeps its own seeded generator, so the results are the same as
-    one after another."""
-    if len(jobs) < 2:
-        return [compare(*job) for job in jobs]
-    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda job: compare(*job), jobs))
+    return Comparison(mean_diff=float(d.mean()), ci_low=ci[0], ci_high=ci[1], p_value=p, p_holm=p, effect_size=r,
+                      **base)
 
 
 def _bootstrap_ci(d: np.ndarray, resamples: int, seed: int) -> tuple[float | None, float | None]:
-    if len(d) < 2:
-        return None, None
-    if np.ptp(d) == 0:  # every pair differs by the same amount: no spread to resample
-        return float(d[0]), float(d[0])
-    means = _resampled_means(d, resamples, np.random.default_rng(seed))
-    low, high = _bca(d, means)
-    if not (math.isfinite(low) and math.isfinite(high)):  # BCa degenerates on near-constant data
-        low, high = np.percentile(means, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
-    return float(low), float(high)
+    return _bootstrap_cis([d], resamples, seed)[0]
+
+
+def _bootstrap_cis(ds: list[np.ndarray], resamples: int, seed: int) -> list[tuple[float | None, float | None]]:
+    """The 95% BCa interval of the mean of each `d`, as `scipy.stats.bootstrap` gives it with this
+    seed. Every `d` of one length gets the same resamples (scipy, seeded alike, would draw them for
+    each), so each length's indices are drawn once; lengths run on every core at once (numpy
+    releases the GIL while it draws and gathers)."""
+    out: list = [(None, None)] * len(ds)
+    by_length: dict[int, list[int]] = {}
+    for i, d in enumerate(ds):
+        if len(d) < 2:
+            continue
+        if np.ptp(d) == 0:  # every pair differs by the same amount: no spread to resample
+            out[i] = (float(d[0]), float(d[0]))
+        else:
+            by_length.setdefault(len(d), []).append(i)
+
+    def intervals(members: list[int]) -> None:
+        means = _resampled_means(np.stack([ds[i] for i in members]), resamples, np.random.default_rng(seed))
+        for i, m in zip(members, means):
+            low, high = _bca(ds[i], m)
+            if not (math.isfinite(low) and math.isfinite(high)):  # BCa degenerates on near-constant data
+                low, high = np.percentile(m, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+            out[i] = (float(low), float(high))
+
+    groups = list(by_length.values())
+    if len(groups) < 2:
+        for g in groups:
+            intervals(g)
+    else:
+        with ThreadPoolExecutor(max_workers=min(len(groups), os.cpu_count() or 1)) as pool:
+            list(pool.map(intervals, groups))
+    return out
 
 
 _BATCH_VALUES = 1_000_000  # resampled values at once: 8 MB of indices stay in cache (4,000,000 was 1.4x slower)
 
 
-def _resampled_means(d: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """The means of `resamples` bootstrap resamples of `d`, drawn in batches.
+def _resampled_means(ds: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """For each row of `ds` (k × n), the means of the same `resamples` bootstrap resamples,
+    drawn in batches: a (k, resamples) array.
 
     The indices come from the generator in the same order and shape as
     `scipy.stats.bootstrap` draws them (`rng.integers(0, n, (batch, n))`), so the
     resamples, and the interval, are scipy's; only the memory is bounded: scipy held
-    every resample at once (10,000 × 10,000 pairs ≈ 3 GB with its jackknife)."""
-    n = len(d)
+    every resample at once (10,000 × 10,000 pairs ≈ 3 GB with its jackknife). Drawing is
+    most of the work: a second thread gathers one batch's means while the next is drawn."""
+    k, n = ds.shape
     batch = max(1, _BATCH_VALUES // n)
-    out = np.empty(resamples)
-    for start in range(0, resamples, batch):
-        k = min(batch, resamples - start)
-        out[start:start + k] = d[rng.integers(0, n, (k, n))].mean(axis=-1)
+    out = np.empty((k, resamples))
+
+    def gather(start: int, idx: np.ndarray) -> None:
+        for row, d in zip(out, ds):
+            row[start:start + len(idx)] = d[idx].mean(axis=-1)
+
+    with ThreadPoolExecutor(max_workers=1) as gatherer:
+        pending = None
+        for start in range(0, resamples, batch):
+            idx = rng.integers(0, n, (min(batch, resamples - start), n))
+            if pending is not None:
+                pending.result()
+            pending = gatherer.submit(gather, start, idx)
+        pending.result()
     return out
 
 

@@ -37,6 +37,32 @@ from functools import lru_cache
 os.environ.setdefault("LANCE_LOG", "error")
 os.environ.setdefault("LANCEDB_LOG", "error")
 
+
+
+def _defer_rest_client() -> None:
+    """Import lancedb without running `lance_namespace_urllib3_client`'s package init until a
+    name of it is used. That init imports its REST API classes, whose 366 pydantic `validate_call`
+    decorations took 1.3 s of every command's start; the store never calls a REST namespace, and
+    the models lancedb imports are submodules, loaded as usual. The first use of a name the init
+    defines runs the real init, so nothing is missing, only later."""
+    import importlib.util
+    import sys
+
+    name = "lance_namespace_urllib3_client"
+    if name in sys.modules or (spec := importlib.util.find_spec(name)) is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+
+    def load(attr: str):
+        del module.__getattr__
+        spec.loader.exec_module(module)
+        return getattr(module, attr)
+
+    module.__getattr__ = load
+    sys.modules[name] = module
+
+
+_defer_rest_client()
 import lancedb  # noqa: E402
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402

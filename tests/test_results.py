@@ -159,6 +159,17 @@ def test_bootstrap_interval_is_scipys(n):
     assert stats._bootstrap_ci(d, stats.RESAMPLES, stats.SEED) == got  # the fixed seed: always the same
 
 
+def test_jobs_of_one_length_share_their_resamples_and_each_interval_stays_scipys():
+    rng = np.random.default_rng(3)
+    faith, relevancy, other = (np.round(rng.beta(2, 5, n) - 0.2, 2) for n in (300, 300, 120))
+    together = stats._bootstrap_cis([faith, relevancy, other], stats.RESAMPLES, stats.SEED)
+    for d, got in zip((faith, relevancy, other), together):
+        want = scipy_stats.bootstrap((d,), np.mean, n_resamples=stats.RESAMPLES, method="BCa",
+                                     rng=np.random.default_rng(stats.SEED)).confidence_interval
+        assert got == pytest.approx(tuple(want), rel=1e-12, abs=1e-12)
+    assert together[0] != together[1]  # one set of indices, each metric's own differences
+
+
 def test_bootstrap_memory_stays_flat_at_large_n():
     d = np.random.default_rng(1).normal(size=10_000)
     tracemalloc.start()
