@@ -189,6 +189,7 @@ def browse(home: Path, run_id: str, small_id: str, screenshot: Path | None) -> d
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.add_init_script(WATCH_CHARTS)
             received = [0]
             page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.__setitem__(
                 0, received[0] + len(payload))))
@@ -196,41 +197,34 @@ def browse(home: Path, run_id: str, small_id: str, screenshot: Path | None) -> d
             page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=60_000)
             settle(page)
 
-            def results_page(rid: str) -> float:
+            def results_page(rid: str) -> tuple[float, float]:
                 received[0] = 0
                 t0 = time.perf_counter()
                 page.goto(f"{url}/results?run={rid}")
-                page.wait_for_selector(".js-plotly-plot .main-svg", timeout=600_000)
-                settle(page)
-                charts_drawn(page)
-                return time.perf_counter() - t0
+                return finished(page, t0)
 
-            out["page_small_first"] = results_page(small_id)  # the page's imports, Plotly's bundle
-            out["page"] = results_page(run_id)
+            out["page_small_first"], _ = results_page(small_id)  # the page's imports, Plotly's bundle
+            out["page"], out["page_done"] = results_page(run_id)
             out["page_nodes"] = page.evaluate("document.getElementsByTagName('*').length")
             out["page_ws_mb"] = received[0] / 1e6
-            out["page_small"] = results_page(small_id)  # the same work for 30 questions: the floor
-            out["page_warm"] = results_page(run_id)
+            out["page_small"], out["page_small_done"] = results_page(small_id)  # 30 questions: the floor
+            out["page_warm"], _ = results_page(run_id)
             page.goto(f"{url}/settings")
             page.wait_for_selector("h1")
             settle(page)
             # as a person moves in the app: from another page, a click on Results in the sidebar (the
             # browser keeps Streamlit's and Plotly's scripts; the page opens on the latest run, this one)
+            page.evaluate("window.__charts.restart()")
             t0 = time.perf_counter()
             page.get_by_role("link", name="Results").click()
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=600_000)
-            settle(page)
-            charts_drawn(page)
-            out["page_nav"] = time.perf_counter() - t0
+            out["page_nav"], out["page_nav_done"] = finished(page, t0)
             assert run_id in page.url, f"the sidebar opened {page.url}, not the run of {run_id}"
             if screenshot:
                 tall(page, screenshot)
+            page.evaluate("window.__charts.restart()")
             t0 = time.perf_counter()
             page.get_by_role("tab", name="Per question").click()
-            page.wait_for_timeout(300)
-            settle(page)
-            charts_drawn(page)
-            out["tab"] = time.perf_counter() - t0
+            out["tab"], _ = finished(page, t0)
             if screenshot:
                 tall(page, screenshot.with_name(screenshot.stem + "-per-question.png"))
             browser.close()
@@ -250,6 +244,32 @@ def tall(page, path: Path) -> None:
     page.wait_for_timeout(1500)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+# In every document of the page, from its first line: when the last new Plotly chart was drawn
+# (ms since `restart`, or since the navigation began). Streamlit's script goes on after its charts
+# (the drill-down below them), so "last chart drawn" and "page finished" are two figures.
+WATCH_CHARTS = """
+window.__charts = {t0: 0, last: null, seen: new WeakSet(),
+                   restart() { this.t0 = performance.now(); this.last = null; }};
+(function watch() {
+  for (const svg of document.querySelectorAll('.js-plotly-plot .main-svg')) {
+    if (!window.__charts.seen.has(svg)) { window.__charts.seen.add(svg); window.__charts.last = performance.now(); }
+  }
+  requestAnimationFrame(watch);
+})();
+"""
+
+
+def finished(page, t0: float) -> tuple[float, float]:
+    """After a navigation begun at `t0` (perf_counter): seconds to its last chart drawn, and to
+    the page finished (Streamlit's script done and every chart drawn)."""
+    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=600_000)
+    settle(page)
+    charts_drawn(page)
+    done = time.perf_counter() - t0
+    last = page.evaluate("window.__charts.last === null ? null : (window.__charts.last - window.__charts.t0) / 1000")
+    return (done if last is None else last), done
 
 
 def settle(page) -> None:
@@ -311,12 +331,15 @@ def main() -> None:
             ("report html (MB)", "report_mb", "report_mb"),
             ("Results page first opened, 30 questions (s)", "page_small_first", None),
             ("Results page, navigation → last chart (s)", "page", "page"),
+            ("  → page finished, its script done (s)", "page_done", None),
             ("  the same for the 30-question run (s)", "page_small", None),
+            ("  → page finished (s)", "page_small_done", None),
             ("  its DOM nodes", "page_nodes", "page_nodes"), ("  its websocket (MB)", "page_ws_mb", "page_ws_mb"),
             ("  again, the server's cache warm (s)", "page_warm", None),
             ("  from the sidebar, in the open app (s)", "page_nav", None),
+            ("  → page finished (s)", "page_nav_done", None),
             ("  server peak RSS (GB)", "page_rss_gb", "page_rss_gb"),
-            ("'Per question' tab → charts drawn (s)", "tab", "tab")]
+            ("'Per question' tab → last chart drawn (s)", "tab", "tab")]
     print(f"\n{'':44}{'now':>10}{'before':>10}{'ratio':>8}   before = {source}")
     for label, key, ref in rows:
         if key not in new:
