@@ -38,7 +38,6 @@ os.environ.setdefault("LANCE_LOG", "error")
 os.environ.setdefault("LANCEDB_LOG", "error")
 
 
-
 def _defer_rest_client() -> None:
     """Import lancedb without running `lance_namespace_urllib3_client`'s package init until a
     name of it is used. That init imports its REST API classes, whose 366 pydantic `validate_call`

@@ -68,3 +68,21 @@ def test_review_a_score_and_see_it_in_show(settings, store, monkeypatch):
     agreement = doc["human_review"]["faithfulness"]["agreement"]
     assert (agreement["n"], agreement["agree"], agreement["n_unscored"]) == (1, 0, 1)
     assert doc["human_review"]["faithfulness"]["needed"] == 20
+
+
+def test_the_store_opens_without_lances_rest_client_which_still_loads_on_first_use(tmp_path):
+    # The REST client's package init (1.3 s of pydantic decorations) runs only when one of its
+    # names is used; the store's own work never needs it.
+    script = """
+import sys
+from core.config import load_settings
+from core.workspace import open_workspace
+store = open_workspace(load_settings())
+store.runs()
+assert not any(m.startswith("lance_namespace_urllib3_client.api") for m in sys.modules), "REST API imported"
+import lance_namespace_urllib3_client as client
+assert client.ApiClient.__name__ == "ApiClient" and "lance_namespace_urllib3_client.api" in sys.modules
+"""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
+                       env=dict(os.environ, RAGEVAL_HOME=str(tmp_path / "home")))
+    assert p.returncode == 0, p.stderr
