@@ -2,6 +2,7 @@
 
     python bench/results_scale.py [--questions 10000] [--baseline ea13ce6] [--no-browser]
                                   [--screenshot results.png] [--home DIR]
+                                  [--streamlit-option server.fileWatcherType=auto]
 
 Writes a synthetic finished run through the project's own store (answers and scores in
 batches; text, passages and the judge's details of realistic size), then prints, each beside
@@ -162,7 +163,7 @@ def peak_rss_gb(pid: int) -> float:
     return float("nan")
 
 
-def browse(home: Path, run_id: str, small_id: str, screenshot: Path | None) -> dict:
+def browse(home: Path, run_id: str, small_id: str, screenshot: Path | None, options: list[str] = ()) -> dict:
     """The Results page in headless Chromium: navigation → every chart drawn, on a small run
     first (what the browser and Plotly cost at any size), then on the large one, cold (its
     results not yet read by the server) and again warm (a reload)."""
@@ -172,7 +173,8 @@ def browse(home: Path, run_id: str, small_id: str, screenshot: Path | None) -> d
     log = open(home / "streamlit.log", "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         *(f"--{o}" for o in options)],
         cwd=ROOT, env=dict(os.environ, RAGEVAL_HOME=str(home)), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     out = {}
@@ -300,6 +302,9 @@ def main() -> None:
     ap.add_argument("--baseline", metavar="REV", help="also time the core functions and CLI of this commit")
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--screenshot", type=Path, help="save the Results page as this PNG")
+    ap.add_argument("--streamlit-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="passed to `streamlit run` as --KEY=VALUE, e.g. server.fileWatcherType=auto "
+                         "(the source watcher this app turns off)")
     args = ap.parse_args()
 
     work = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="results-scale-"))
@@ -326,7 +331,7 @@ def main() -> None:
     new["report"], _ = cli(ROOT, work, "report", run_id, "--out", str(report))
     new["report_mb"] = report.stat().st_size / 1e6
     if not args.no_browser:
-        new.update(browse(work, run_id, small_id, args.screenshot))
+        new.update(browse(work, run_id, small_id, args.screenshot, args.streamlit_option))
 
     old = dict(REFERENCE)
     source = "reference (issue 14)"
