@@ -163,7 +163,7 @@ def peak_rss_gb(pid: int) -> float:
     return float("nan")
 
 
-def browse(home: Path, run_id: str, small_id: str, screenshot: Path | None, options: list[str] = ()) -> dict:
+def browse(home: Path, run_id: str, small_id: str, screenshot: Path | None, options: tuple[str, ...] = ()) -> dict:
     """The Results page in headless Chromium: navigation → every chart drawn, on a small run
     first (what the browser and Plotly cost at any size), then on the large one, cold (its
     results not yet read by the server) and again warm (a reload)."""
@@ -331,7 +331,7 @@ def main() -> None:
     new["report"], _ = cli(ROOT, work, "report", run_id, "--out", str(report))
     new["report_mb"] = report.stat().st_size / 1e6
     if not args.no_browser:
-        new.update(browse(work, run_id, small_id, args.screenshot, args.streamlit_option))
+        new.update(browse(work, run_id, small_id, args.screenshot, tuple(args.streamlit_option)))
 
     old = dict(REFERENCE)
     source = "reference (issue 14)"
