@@ -1,7 +1,9 @@
 """Vector, full-text and hybrid (reciprocal-rank fusion) search over a knowledge base.
 
-Vector search (alone and as the vector half of hybrid) uses the search parameters the
-knowledge base's index build chose by measuring its recall (see Store.index_kb).
+Searches run on the knowledge base's Lance dataset in the store's one Lance session
+(`Store.kb_searchable`). Vector search, alone and as the vector half of hybrid, uses the
+search parameters the knowledge base's index build chose by measuring its recall (see
+Store.index_kb) with this same query.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pyarrow as pa
 from core.embeddings import Embedder
 from core.errors import RagEvalError
 from core.models import Passage
-from core.store import Store, check_encoder, search_params
+from core.store import Store, check_encoder, nearest
 
 SEARCH_MODES = ("vector", "fts", "hybrid")
 _COLUMNS = ["id", "text", "source", "document", "section"]
@@ -24,32 +26,41 @@ def search(store: Store, kb: str, query: str, embedder: Embedder, k: int = 4,
         raise RagEvalError(f"search mode {mode!r} is unknown: use one of {', '.join(SEARCH_MODES)}")
     if not query.strip():
         return []
-    tbl = store.kb_at(kb, version)
-    check_encoder(store, kb, tbl, embedder.identity)
-    if tbl.count_rows() == 0:
+    ds = store.kb_searchable(kb, version)
+    check_encoder(store, kb, ds, embedder.identity)
+    if ds.count_rows() == 0:
         return []
-    if mode == "vector":
-        return _vector(store, tbl, embedder.encode([query])[0], k)
     if mode == "fts":
-        hits = tbl.search(query, query_type="fts", fts_columns="text").select(_COLUMNS + ["_score"]).limit(k)
-        hits = hits.to_arrow()
+        hits = _fts(ds, query, k)
         return _passages(hits, hits["_score"].to_pylist())
+    vector = embedder.encode([query])[0]
+    if mode == "vector":
+        return _vector(store, ds, vector, k)
     from lancedb.rerankers import RRFReranker
 
-    q = (tbl.search(query_type="hybrid", vector_column_name="vector", fts_columns="text")
-         .vector(embedder.encode([query])[0]).text(query).distance_type("cosine"))
-    hits = search_params(q, store.vector_index(tbl)).rerank(RRFReranker()).select(_COLUMNS).limit(k).to_arrow()
+    # LanceDB's hybrid query, on the dataset: the vector and the full-text top-k, fused by rank
+    found = _nearest(store, ds, vector, k, with_row_id=True)
+    hits = RRFReranker().rerank_hybrid(query, found, _fts(ds, query, k, with_row_id=True)).slice(0, k)
     return _passages(hits, hits["_relevance_score"].to_pylist())
 
 
 def search_vector(store: Store, kb: str, vector, k: int = 4) -> list[Passage]:
     """The top-k passages nearest to an embedding (cosine similarity as the score)."""
-    return _vector(store, store.kb_table(kb), vector, k)
+    return _vector(store, store.kb_searchable(kb), vector, k)
 
 
-def _vector(store: Store, tbl, vector, k: int) -> list[Passage]:
-    q = tbl.search(vector, vector_column_name="vector").distance_type("cosine")
-    hits = search_params(q, store.vector_index(tbl)).select(_COLUMNS + ["_distance"]).limit(k).to_arrow()
+def _nearest(store: Store, ds, vector, k: int, with_row_id: bool = False) -> pa.Table:
+    return ds.to_table(nearest=nearest(vector, k, store.vector_index(ds)), columns=_COLUMNS + ["_distance"],
+                       with_row_id=with_row_id)
+
+
+def _fts(ds, query: str, k: int, with_row_id: bool = False) -> pa.Table:
+    return ds.to_table(full_text_query={"query": query, "columns": ["text"]}, columns=_COLUMNS + ["_score"],
+                       limit=k, with_row_id=with_row_id)
+
+
+def _vector(store: Store, ds, vector, k: int) -> list[Passage]:
+    hits = _nearest(store, ds, vector, k)
     return _passages(hits, [1.0 - d for d in hits["_distance"].to_pylist()])
 
 

@@ -239,7 +239,7 @@ def test_a_knowledge_base_refuses_another_encoder(settings, store, embedder, kb,
 
 def test_a_pinned_version_that_is_gone_is_told_plainly(store, settings, embedder, kb):
     with pytest.raises(NotFoundError, match="version 999 of knowledge base 'kb'"):
-        store.kb_at(kb, 999)
+        store.kb_searchable(kb, 999)
 
 
 SAVE = """
