@@ -89,6 +89,8 @@ class Executor:
             self.store.update_run(self.run.id, status=status, error=error)
             self.claim.finish(status, error)
         self.store.optimize("answers", "scores", "runs")
+        load(self.store, self.run.id)  # draws the findings' intervals once, for every reader after (Store.intervals)
+        self.store.optimize("intervals")
         outcome.seconds = time.perf_counter() - t0
         outcome.run = self.store.run(self.run.id)
         return outcome

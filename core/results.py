@@ -152,7 +152,7 @@ def load(store: Store, run_id: str, *, findings: bool = True) -> RunResults:
         res.trust = judge_trust(store, run)
         res.human_review = reviews.figures(frame, res.reviews, run.metrics, res.both_modes)
         if res.both_modes:
-            res.findings = stats.findings(frame, list(run.metrics), res.repeats)
+            res.findings = stats.findings(frame, list(run.metrics), res.repeats, cache=store.intervals)
             res.why = why.classify(frame)  # core.why: why RAG changed each question's scores
     return res
 

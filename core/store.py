@@ -141,6 +141,9 @@ GATES = pa.schema([
     ("passed", pa.bool_()), ("result", pa.string()),
 ])
 GATE_KEY = ["candidate", "baseline", "mode"]
+INTERVALS = pa.schema([  # bootstrap intervals by the key of the differences they were drawn from
+    ("key", pa.string()), ("low", pa.float64()), ("high", pa.float64()), ("created_at", pa.string()),
+])
 LOCK_ROW = "lock:jobs"  # held while a job's row is made
 QUESTION_SETS_LOCK = "lock:question-sets"  # held while a question-set version is allocated
 LOCK_ROWS = (LOCK_ROW, QUESTION_SETS_LOCK)
@@ -274,6 +277,27 @@ def _recall(ds, queries, truth, k: int, nprobes: int, ef: int | None, refine_fac
     return found / total if total else 1.0
 
 
+class Intervals:
+    """Bootstrap intervals drawn before (`core.stats.IntervalCache`), kept with the data: a
+    run's findings are drawn once, by its worker when it finishes or by its first reader, and
+    read by every page, report and `show` after. The key is the differences themselves, so an
+    interval cannot outlive what it was drawn from; it holds no text of the run."""
+
+    def __init__(self, store: "Store"):
+        self.store = store
+
+    def get(self, keys: list[str]) -> dict[str, tuple[float, float]]:
+        if not keys:
+            return {}
+        where = f"key IN ({', '.join(quote(k) for k in keys)})"
+        return {r["key"]: (r["low"], r["high"]) for r in self.store._rows("intervals", INTERVALS, where)}
+
+    def put(self, intervals: dict[str, tuple[float, float]]) -> None:
+        rows = [{"key": k, "low": low, "high": high, "created_at": now()} for k, (low, high) in intervals.items()]
+        if rows:  # two readers putting the same interval at once add the same row twice: harmless
+            self.store._retry(lambda: self.store._table("intervals", INTERVALS).add(rows))
+
+
 class Store:
     """One LanceDB database (a local folder or an object-storage URI)."""
 
@@ -283,6 +307,7 @@ class Store:
         self._migrated: set[str] = set()
         self._kb_uris: dict[str, str] = {}  # knowledge base -> its Lance dataset's URI
         self._lance = None  # the Lance session searches open datasets in (kb_searchable)
+        self.intervals = Intervals(self)
 
     # -- tables --------------------------------------------------------------------------
     def _names(self) -> set[str]:

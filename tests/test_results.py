@@ -170,6 +170,32 @@ def test_jobs_of_one_length_share_their_resamples_and_each_interval_stays_scipys
     assert together[0] != together[1]  # one set of indices, each metric's own differences
 
 
+def test_intervals_are_drawn_once_and_read_back_exactly_from_the_store(store, monkeypatch):
+    rng = np.random.default_rng(5)
+    faith, relevancy = (np.round(rng.beta(2, 5, 200) - 0.2, 2) for _ in range(2))
+    drawn = stats._bootstrap_cis([faith, relevancy], stats.RESAMPLES, stats.SEED, store.intervals)
+
+    def no_drawing(*args):
+        raise AssertionError("drew resamples for an interval the store holds")
+
+    monkeypatch.setattr(stats, "_resampled_means", no_drawing)
+    assert stats._bootstrap_cis([relevancy, faith], stats.RESAMPLES, stats.SEED, store.intervals) == drawn[::-1]
+    changed = faith.copy()
+    changed[0] += 0.01  # other differences: another interval, drawn
+    with pytest.raises(AssertionError, match="drew resamples"):
+        stats._bootstrap_cis([changed], stats.RESAMPLES, stats.SEED, store.intervals)
+    with pytest.raises(AssertionError, match="drew resamples"):  # other draws: another interval too
+        stats._bootstrap_cis([faith], 2_000, stats.SEED, store.intervals)
+
+
+def test_a_finished_runs_findings_are_read_without_drawing(store, small_run, monkeypatch):
+    first = results.load(store, small_run).findings
+    drawn = [f["comparison"] for f in first.values() if f["comparison"]["ci_low"] is not None]
+    assert any(c["ci_low"] < c["ci_high"] for c in drawn)  # an interval with spread: one that was drawn
+    monkeypatch.setattr(stats, "_resampled_means", lambda *a: pytest.fail("drew resamples again"))
+    assert results.load(store, small_run).findings == first
+
+
 def test_bootstrap_memory_stays_flat_at_large_n():
     d = np.random.default_rng(1).normal(size=10_000)
     tracemalloc.start()
