@@ -7,8 +7,9 @@
 Writes a synthetic finished run through the project's own store (answers and scores in
 batches; text, passages and the judge's details of realistic size), then prints, each beside
 its reference: reading the run as a frame and as the full summary, `stats.findings` (drawing
-its bootstrap intervals, and reading them back from the store), `show --json` (the run's first
-reader, then a later one; seconds and bytes), the HTML report (seconds and bytes), and the Results page
+its bootstrap intervals and signed-rank tests, and reading them back from the store), `show
+--json` (the run's first reader, then a later one; seconds and bytes), the HTML report (drawing
+its per-category comparison, then after the worker's `draw_once`; seconds and bytes), and the Results page
 in headless Chromium (navigation → last chart drawn, DOM nodes, websocket bytes, then the
 "Per question" tab) with the server's peak RSS. The page is also timed on a 30-question run
 in the same browser, first (the page's imports and Plotly's bundle load then) and again after
@@ -326,13 +327,16 @@ def main() -> None:
     new["frame"], res = timed(lambda: results.load(store, run_id, findings=False))
     new["summary"], _ = timed(lambda: runs.summary(store, run_id))
     new["findings"], _ = timed(lambda: stats.findings(res.frame, list(res.run.metrics)))
-    # the first reader of a run draws its intervals and keeps them in the store (a run's worker
-    # does when it finishes; this run was written directly); every reader after reads them
+    # the first reader of a run draws its intervals and tests and keeps them in the store; every
+    # reader after reads them. This run was written directly: its worker, when a run ends, draws
+    # them (results.draw_once), the comparison per category the report and a page show included
     new["show_first"], _ = cli(ROOT, work, "show", run_id, "--json")
     new["findings_kept"], _ = timed(lambda: stats.findings(res.frame, list(res.run.metrics), cache=store.intervals))
     new["show"], shown = cli(ROOT, work, "show", run_id, "--json")
     new["show_mb"] = len(shown) / 1e6
     report = work / "report.html"
+    new["report_first"], _ = cli(ROOT, work, "report", run_id, "--out", str(report))
+    new["draw_once"], _ = timed(lambda: results.draw_once(store, run_id))
     new["report"], _ = cli(ROOT, work, "report", run_id, "--out", str(report))
     new["report_mb"] = report.stat().st_size / 1e6
     if not args.no_browser:
@@ -345,11 +349,14 @@ def main() -> None:
         old.update(baseline(args.baseline, work, run_id, work))
         source = f"{args.baseline}, this session (page: reference)"
     rows = [("CLI start-up: `runs --json` (s)", "startup", None), ("run read as a frame (s)", "frame", None), ("runs.summary, full items (s)", "summary", "summary"),
-            ("stats.findings, drawing its intervals (s)", "findings", "findings"),
-            ("  its intervals read from the store (s)", "findings_kept", "findings"),
+            ("stats.findings, drawing its intervals and tests (s)", "findings", "findings"),
+            ("  read from the store (s)", "findings_kept", "findings"),
             ("show --json, the run's first reader (s)", "show_first", "show"),
-            ("show --json, intervals in the store (s)", "show", "show"),
-            ("show --json (MB)", "show_mb", "show_mb"), ("report html (s)", "report", "report"),
+            ("show --json, findings in the store (s)", "show", "show"),
+            ("show --json (MB)", "show_mb", "show_mb"),
+            ("report html, per-category comparison drawn (s)", "report_first", "report"),
+            ("the worker's draw_once at the run's end (s)", "draw_once", None),
+            ("report html, after it (s)", "report", "report"),
             ("report html (MB)", "report_mb", "report_mb"),
             ("Results page first opened, 30 questions (s)", "page_small_first", None),
             ("Results page, navigation → last chart (s)", "page", "page"),

@@ -20,7 +20,7 @@ from core.embeddings import Embedder
 from core.evaluate import JudgeCache, Scorer
 from core.llm import LLM, get_llm
 from core.models import MODE_LABELS, Answer, Passage, Question, Run, Score
-from core.results import counts_line, end_status, load
+from core.results import counts_line, draw_once, end_status, load
 from core.runs import run_questions
 from core.store import Store
 
@@ -89,8 +89,7 @@ class Executor:
             self.store.update_run(self.run.id, status=status, error=error)
             self.claim.finish(status, error)
         self.store.optimize("answers", "scores", "runs")
-        load(self.store, self.run.id)  # draws the findings' intervals once, for every reader after (Store.intervals)
-        self.store.optimize("intervals")
+        draw_once(self.store, self.run.id)
         outcome.seconds = time.perf_counter() - t0
         outcome.run = self.store.run(self.run.id)
         return outcome

@@ -74,7 +74,7 @@ def html_report(store: Store, res: RunResults) -> str:
     if both:
         figures += [charts.deltas(df, m) for m in metrics]
         if df["category"].ne("").any():
-            figures.append(charts.category_differences(stats.by_category(df, metrics)))
+            figures.append(charts.category_differences(stats.by_category(df, metrics, cache=store.intervals)))
     figures += [charts.distributions(df), charts.scatter(df)]
     if both:
         figures.append(charts.why_bar(why.summary(res.why)["counts"]))

@@ -157,6 +157,17 @@ def load(store: Store, run_id: str, *, findings: bool = True) -> RunResults:
     return res
 
 
+def draw_once(store: Store, run_id: str) -> None:
+    """Draw what a finished run's readers ask for (its findings, its comparison per category) and
+    keep it in the store (`Store.intervals`), so every page, report and `show` after reads it."""
+    from core import stats
+
+    res = load(store, run_id)
+    if res.both_modes and res.frame["category"].ne("").any():
+        stats.by_category(res.frame, list(res.run.metrics), cache=store.intervals)
+    store.optimize("intervals")
+
+
 def _tidy(run: Run, questions: pd.DataFrame, answers: pd.DataFrame, scores: pd.DataFrame):
     """The tidy frame: every (question, mode, metric) of the run in order, joined to its score."""
     modes, metrics = list(run.modes), list(run.metrics)

@@ -139,6 +139,8 @@ def human_values(reviews: pd.DataFrame) -> pd.DataFrame:
 
 
 def _corrected(scores: pd.DataFrame, r: pd.DataFrame, metric: str) -> dict:
+    if r.empty:  # no one reviewed this metric: no question has a human value (pairing them took 0.1 s at 10k)
+        return {"n_reviewed_pairs": 0, "n_without_value": 0, "needed": MIN_REVIEWED}
     pairs = stats.paired(scores, metric)
     pairs = pairs[pairs["delta"].notna()]  # the N questions the judge scored in both modes
     per_score = human_values(r).droplevel("metric")

@@ -16,8 +16,7 @@ from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr, ndtri, stdtrit
 
 from core.models import METRIC_LABELS, RETRIEVAL_METRICS
 
@@ -49,7 +48,7 @@ def mean_table(df: pd.DataFrame) -> pd.DataFrame:
         v = g["value"].dropna()
         n = len(v)
         mean = v.mean() if n else math.nan
-        half = stats.t.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
+        half = stdtrit(n - 1, 0.975) * v.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
         out.append({"mode": mode, "metric": metric, "mean": mean, "ci_low": mean - half, "ci_high": mean + half,
                     "n_scored": n, "n_unscored": int(g["value"].isna().sum())})
     return pd.DataFrame(out, columns=["mode", "metric", "mean", "ci_low", "ci_high", "n_scored", "n_unscored"])
@@ -97,16 +96,17 @@ class Comparison:
         return asdict(self)
 
 
-class IntervalCache(Protocol):
-    """Where bootstrap intervals already computed are kept, by `interval_key` (`Store.intervals`)."""
+class PairedCache(Protocol):
+    """Where what was drawn from paired differences is kept, by `paired_key` (`Store.intervals`):
+    per key (ci_low, ci_high, p_value, effect_size), for differences of two pairs or more."""
 
-    def get(self, keys: list[str]) -> dict[str, tuple[float, float]]: ...
+    def get(self, keys: list[str]) -> dict[str, tuple[float, float, float, float]]: ...
 
-    def put(self, intervals: dict[str, tuple[float, float]]) -> None: ...
+    def put(self, drawn: dict[str, tuple[float, float, float, float]]) -> None: ...
 
 
-def interval_key(d: np.ndarray, resamples: int, seed: int) -> str:
-    """What an interval of the mean of `d` depends on: the differences, exactly, and the draws."""
+def paired_key(d: np.ndarray, resamples: int, seed: int) -> str:
+    """What the interval and the test of `d` depend on: the differences, exactly, and the draws."""
     h = hashlib.sha256(np.ascontiguousarray(d, dtype=np.float64).tobytes())
     h.update(f"|{resamples}|{seed}|BCa".encode())
     return h.hexdigest()
@@ -119,14 +119,29 @@ def compare(a, b, metric: str, *, tie_margin: float = TIE_MARGIN, resamples: int
 
 
 def compare_many(jobs: list[tuple], *, tie_margin: float = TIE_MARGIN, resamples: int = RESAMPLES,
-                 seed: int = SEED, cache: IntervalCache | None = None) -> list[Comparison]:
+                 seed: int = SEED, cache: PairedCache | None = None) -> list[Comparison]:
     """`compare(a, b, metric)` for each job, the same numbers as one at a time: with one fixed
     seed, jobs with as many pairs resample the same questions, so those indices are drawn once.
-    Intervals found in `cache` are not drawn again; those drawn are put there."""
+    What `cache` holds for a job's differences is not drawn again; what is drawn is put there."""
     diffs = [_differences(a, b) for a, b, _ in jobs]
-    intervals = _bootstrap_cis([d for d, _ in diffs], resamples, seed, cache)
-    return [_comparison(metric, d, excluded, ci, tie_margin) for (_, _, metric), (d, excluded), ci
-            in zip(jobs, diffs, intervals)]
+    drawn = _drawn([d for d, _ in diffs], resamples, seed, cache)
+    return [_comparison(metric, d, excluded, found, tie_margin) for (_, _, metric), (d, excluded), found
+            in zip(jobs, diffs, drawn)]
+
+
+def _drawn(ds: list[np.ndarray], resamples: int, seed: int, cache: PairedCache | None) -> list[tuple]:
+    """Per `d`: its interval and its test (ci_low, ci_high, p_value, effect_size), read from
+    `cache` where it holds them. A run's readers find them there, drawn once by its worker, and
+    then neither resample nor import `scipy.stats` (0.6 s of every command's start)."""
+    keys = {i: paired_key(d, resamples, seed) for i, d in enumerate(ds) if len(d) >= 2} if cache is not None else {}
+    known = cache.get(list(keys.values())) if keys else {}
+    out = [known.get(keys.get(i)) for i in range(len(ds))]
+    todo = [i for i, found in enumerate(out) if found is None and len(ds[i])]  # nothing to draw from no pairs
+    for i, ci in zip(todo, _bootstrap_cis([ds[i] for i in todo], resamples, seed)):
+        out[i] = (*ci, *_signed_rank(ds[i]))
+    if cache is not None and (new := {keys[i]: out[i] for i in todo if i in keys}):
+        cache.put(new)
+    return out
 
 
 def _differences(a, b) -> tuple[np.ndarray, int]:
@@ -137,7 +152,7 @@ def _differences(a, b) -> tuple[np.ndarray, int]:
     return b[both] - a[both], int(len(a) - both.sum())
 
 
-def _comparison(metric: str, d: np.ndarray, excluded: int, ci: tuple, tie_margin: float) -> Comparison:
+def _comparison(metric: str, d: np.ndarray, excluded: int, drawn: tuple, tie_margin: float) -> Comparison:
     n = len(d)
     wins, losses = int((d > tie_margin).sum()), int((d < -tie_margin).sum())
     base = dict(metric=metric, n_pairs=n, n_excluded=excluded, wins=wins, ties=n - wins - losses,
@@ -145,8 +160,8 @@ def _comparison(metric: str, d: np.ndarray, excluded: int, ci: tuple, tie_margin
     if n == 0:
         return Comparison(mean_diff=None, ci_low=None, ci_high=None, p_value=None, p_holm=None, effect_size=None,
                           **base)
-    p, r = _signed_rank(d)
-    return Comparison(mean_diff=float(d.mean()), ci_low=ci[0], ci_high=ci[1], p_value=p, p_holm=p, effect_size=r,
+    low, high, p, r = drawn
+    return Comparison(mean_diff=float(d.mean()), ci_low=low, ci_high=high, p_value=p, p_holm=p, effect_size=r,
                       **base)
 
 
@@ -154,24 +169,18 @@ def _bootstrap_ci(d: np.ndarray, resamples: int, seed: int) -> tuple[float | Non
     return _bootstrap_cis([d], resamples, seed)[0]
 
 
-def _bootstrap_cis(ds: list[np.ndarray], resamples: int, seed: int,
-                   cache: IntervalCache | None = None) -> list[tuple[float | None, float | None]]:
+def _bootstrap_cis(ds: list[np.ndarray], resamples: int, seed: int) -> list[tuple[float | None, float | None]]:
     """The 95% BCa interval of the mean of each `d`, as `scipy.stats.bootstrap` gives it with this
     seed. Every `d` of one length gets the same resamples (scipy, seeded alike, would draw them for
     each), so each length's indices are drawn once; lengths run on every core at once (numpy
     releases the GIL while it draws and gathers). Drawing is nearly all the time (10,000 resamples
-    of 10,000 pairs: 10^8 indices, ~0.6 s); with a `cache`, an interval is drawn once for the
-    same differences, and every later reader of a run reads it."""
+    of 10,000 pairs: 10^8 indices, ~0.6 s)."""
     out: list = [(None, None)] * len(ds)
-    todo = [i for i, d in enumerate(ds) if len(d) >= 2]
-    keys = {i: interval_key(ds[i], resamples, seed) for i in todo} if cache is not None else {}
-    known = cache.get(list(keys.values())) if keys else {}
     by_length: dict[int, list[int]] = {}
-    for i in todo:
-        d = ds[i]
-        if keys.get(i) in known:
-            out[i] = known[keys[i]]
-        elif np.ptp(d) == 0:  # every pair differs by the same amount: no spread to resample
+    for i, d in enumerate(ds):
+        if len(d) < 2:
+            continue
+        if np.ptp(d) == 0:  # every pair differs by the same amount: no spread to resample
             out[i] = (float(d[0]), float(d[0]))
         else:
             by_length.setdefault(len(d), []).append(i)
@@ -191,8 +200,6 @@ def _bootstrap_cis(ds: list[np.ndarray], resamples: int, seed: int,
     else:
         with ThreadPoolExecutor(max_workers=min(len(groups), os.cpu_count() or 1)) as pool:
             list(pool.map(intervals, groups))
-    if cache is not None and groups:
-        cache.put({keys[i]: out[i] for g in groups for i in g})
     return out
 
 
@@ -249,6 +256,8 @@ def _signed_rank(d: np.ndarray) -> tuple[float | None, float | None]:
     nonzero = d[d != 0]
     if len(nonzero) == 0:
         return 1.0, 0.0  # no question changed at all
+    from scipy import stats  # 0.6 s to import: only for differences not tested before (`_drawn`)
+
     ranks = stats.rankdata(np.abs(nonzero))
     r = float((ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum())
     if len(d) < 2:
@@ -275,7 +284,7 @@ def with_holm(comparisons: dict[str, Comparison]) -> dict[str, Comparison]:
 
 
 def compare_modes(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag",
-                  cache: IntervalCache | None = None) -> dict[str, Comparison]:
+                  cache: PairedCache | None = None) -> dict[str, Comparison]:
     """Per metric, mode b against mode a over the questions scored in both, Holm-corrected."""
     metrics, jobs = list(metrics), []
     for metric in metrics:
@@ -284,7 +293,8 @@ def compare_modes(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag"
     return with_holm(dict(zip(metrics, compare_many(jobs, cache=cache))))
 
 
-def by_category(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag") -> pd.DataFrame:
+def by_category(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag",
+                cache: PairedCache | None = None) -> pd.DataFrame:
     """The same comparison within each category (Holm across every category and metric)."""
     rows, jobs = [], []
     for metric in metrics:
@@ -292,7 +302,7 @@ def by_category(df: pd.DataFrame, metrics, a: str = "llm_only", b: str = "rag") 
         for cat, g in p.groupby("category", sort=True):
             jobs.append((g[a], g[b], metric))
             rows.append({"category": cat or "(none)", "metric": metric})
-    comps = compare_many(jobs)
+    comps = compare_many(jobs, cache=cache)
     adjusted = holm([c.p_value for c in comps])
     return pd.DataFrame([{**r, **asdict(c), "p_holm": p} for r, c, p in zip(rows, comps, adjusted)])
 
@@ -304,7 +314,8 @@ def _matched(df: pd.DataFrame, mode: str) -> pd.DataFrame:
     return g.drop_duplicates(["key", "metric"])
 
 
-def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, mode: str, metrics) -> tuple[dict[str, Comparison], int]:
+def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, mode: str, metrics,
+                 cache: PairedCache | None = None) -> tuple[dict[str, Comparison], int]:
     """One mode of run b against the same mode of run a, on the questions both runs asked
     (matched by their text); also returns how many questions they share."""
     a, b = _matched(df_a, mode), _matched(df_b, mode)
@@ -312,7 +323,7 @@ def compare_runs(df_a: pd.DataFrame, df_b: pd.DataFrame, mode: str, metrics) -> 
     metrics = list(metrics)
     jobs = [(a[a.metric == m].set_index("key")["value"].reindex(shared),
              b[b.metric == m].set_index("key")["value"].reindex(shared), m) for m in metrics]
-    return with_holm(dict(zip(metrics, compare_many(jobs)))), len(shared)
+    return with_holm(dict(zip(metrics, compare_many(jobs, cache=cache)))), len(shared)
 
 
 def paired_questions(df_a: pd.DataFrame, df_b: pd.DataFrame, mode: str, metric: str) -> pd.DataFrame:
@@ -387,7 +398,7 @@ def noise_sentence(c: Comparison, noise: dict | None, repeats: int) -> str | Non
 
 
 def findings(df: pd.DataFrame, metrics, repeats: pd.DataFrame | None = None,
-             cache: IntervalCache | None = None) -> dict[str, dict]:
+             cache: PairedCache | None = None) -> dict[str, dict]:
     """Per metric: the RAG vs LLM-only comparison, its sentence, and, when the run's answers
     were judged repeatedly, the judge's noise and what it means."""
     comps = compare_modes(df, metrics, cache=cache)

@@ -141,8 +141,9 @@ GATES = pa.schema([
     ("passed", pa.bool_()), ("result", pa.string()),
 ])
 GATE_KEY = ["candidate", "baseline", "mode"]
-INTERVALS = pa.schema([  # bootstrap intervals by the key of the differences they were drawn from
+INTERVALS = pa.schema([  # a bootstrap interval and a signed-rank test, by the key of the differences behind them
     ("key", pa.string()), ("low", pa.float64()), ("high", pa.float64()), ("created_at", pa.string()),
+    ("p_value", pa.float64()), ("effect_size", pa.float64()),
 ])
 LOCK_ROW = "lock:jobs"  # held while a job's row is made
 QUESTION_SETS_LOCK = "lock:question-sets"  # held while a question-set version is allocated
@@ -278,23 +279,27 @@ def _recall(ds, queries, truth, k: int, nprobes: int, ef: int | None, refine_fac
 
 
 class Intervals:
-    """Bootstrap intervals drawn before (`core.stats.IntervalCache`), kept with the data: a
-    run's findings are drawn once, by its worker when it finishes or by its first reader, and
-    read by every page, report and `show` after. The key is the differences themselves, so an
-    interval cannot outlive what it was drawn from; it holds no text of the run."""
+    """What was drawn from a run's paired differences (`core.stats.PairedCache`: the bootstrap
+    interval, the signed-rank test), kept with the data: a run's findings are drawn once, by
+    its worker when it finishes or by its first reader, and read by every page, report and
+    `show` after. The key is the differences themselves, so nothing kept can outlive what it
+    was drawn from; it holds no text of the run."""
 
     def __init__(self, store: "Store"):
         self.store = store
 
-    def get(self, keys: list[str]) -> dict[str, tuple[float, float]]:
+    def get(self, keys: list[str]) -> dict[str, tuple[float, float, float, float]]:
         if not keys:
             return {}
-        where = f"key IN ({', '.join(quote(k) for k in keys)})"
-        return {r["key"]: (r["low"], r["high"]) for r in self.store._rows("intervals", INTERVALS, where)}
+        # a row kept before the test was kept with its interval (p_value null) is drawn again
+        where = f"key IN ({', '.join(quote(k) for k in keys)}) AND p_value IS NOT NULL"
+        return {r["key"]: (r["low"], r["high"], r["p_value"], r["effect_size"])
+                for r in self.store._rows("intervals", INTERVALS, where)}
 
-    def put(self, intervals: dict[str, tuple[float, float]]) -> None:
-        rows = [{"key": k, "low": low, "high": high, "created_at": now()} for k, (low, high) in intervals.items()]
-        if rows:  # two readers putting the same interval at once add the same row twice: harmless
+    def put(self, drawn: dict[str, tuple[float, float, float, float]]) -> None:
+        rows = [{"key": k, "low": low, "high": high, "p_value": p, "effect_size": r, "created_at": now()}
+                for k, (low, high, p, r) in drawn.items()]
+        if rows:  # two readers putting the same key at once add the same row twice: harmless
             self.store._retry(lambda: self.store._table("intervals", INTERVALS).add(rows))
 
 

@@ -89,7 +89,7 @@ if t2.open:
 if t5.open:
     with t5:
         if res.both_modes and categories:
-            table = res.view("by_category", lambda: stats.by_category(df, metrics))  # a bootstrap per category
+            table = res.view("by_category", lambda: stats.by_category(df, metrics, cache=ui.store().intervals))
             st.plotly_chart(res.view("category_differences", lambda: charts.category_differences(table)),
                             width="stretch")
             st.dataframe(table.assign(metric=table["metric"].map(METRIC_LABELS))[

@@ -92,7 +92,7 @@ if not modes or not metrics:
     st.stop()
 mode = st.radio("Mode", modes, index=len(modes) - 1, format_func=MODE_LABELS.get, horizontal=True, key="runs_mode")
 res_a, res_b = ui.results(a_id, findings=False), ui.results(b_id, findings=False)
-comps, shared = stats.compare_runs(res_a.frame, res_b.frame, mode, metrics)
+comps, shared = stats.compare_runs(res_a.frame, res_b.frame, mode, metrics, cache=ui.store().intervals)
 if shared == 0:
     st.warning("The two runs share no question (questions are matched by their text).")
     st.stop()

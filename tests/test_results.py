@@ -2,8 +2,11 @@
 bootstrap against scipy's, and figures that stay small at 5,000 questions."""
 import json
 import math
+import subprocess
+import sys
 import tracemalloc
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +17,8 @@ from core import charts, results, stats
 from core.models import DEFAULT_METRICS, MODES, Answer, Passage, Question, Review, Run, Score
 from core.runs import summary
 from core.store import now
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def per_row_summary(store, run_id: str) -> dict:
@@ -170,22 +175,44 @@ def test_jobs_of_one_length_share_their_resamples_and_each_interval_stays_scipys
     assert together[0] != together[1]  # one set of indices, each metric's own differences
 
 
-def test_intervals_are_drawn_once_and_read_back_exactly_from_the_store(store, monkeypatch):
+def test_intervals_and_tests_are_drawn_once_and_read_back_exactly_from_the_store(store, monkeypatch):
     rng = np.random.default_rng(5)
     faith, relevancy = (np.round(rng.beta(2, 5, 200) - 0.2, 2) for _ in range(2))
-    drawn = stats._bootstrap_cis([faith, relevancy], stats.RESAMPLES, stats.SEED, store.intervals)
+    zeros = np.zeros(200)
+    jobs = [(zeros, faith, "faithfulness"), (zeros, relevancy, "answer_relevancy")]
+    drawn = stats.compare_many(jobs, cache=store.intervals)
+    assert drawn == stats.compare_many(jobs)  # kept or not, the same numbers
 
     def no_drawing(*args):
-        raise AssertionError("drew resamples for an interval the store holds")
+        raise AssertionError("drew for differences the store holds")
 
     monkeypatch.setattr(stats, "_resampled_means", no_drawing)
-    assert stats._bootstrap_cis([relevancy, faith], stats.RESAMPLES, stats.SEED, store.intervals) == drawn[::-1]
+    monkeypatch.setattr(stats, "_signed_rank", no_drawing)
+    assert stats.compare_many(jobs[::-1], cache=store.intervals) == drawn[::-1]
     changed = faith.copy()
     changed[0] += 0.01  # other differences: another interval, drawn
-    with pytest.raises(AssertionError, match="drew resamples"):
-        stats._bootstrap_cis([changed], stats.RESAMPLES, stats.SEED, store.intervals)
-    with pytest.raises(AssertionError, match="drew resamples"):  # other draws: another interval too
-        stats._bootstrap_cis([faith], 2_000, stats.SEED, store.intervals)
+    with pytest.raises(AssertionError, match="drew for"):
+        stats.compare_many([(zeros, changed, "faithfulness")], cache=store.intervals)
+    with pytest.raises(AssertionError, match="drew for"):  # other draws: another interval too
+        stats.compare_many(jobs, resamples=2_000, cache=store.intervals)
+
+
+def test_a_row_kept_without_its_test_is_drawn_again(store):
+    d = np.round(np.random.default_rng(6).beta(2, 5, 50) - 0.2, 2)
+    want = stats.compare_many([(np.zeros(50), d, "faithfulness")])
+    key = stats.paired_key(d, stats.RESAMPLES, stats.SEED)
+    store.db.create_table("intervals", [{"key": key, "low": 0.0, "high": 0.0, "created_at": "2026-12-02"}])
+    assert stats.compare_many([(np.zeros(50), d, "faithfulness")], cache=store.intervals) == want
+    assert store.intervals.get([key])[key] == (want[0].ci_low, want[0].ci_high, want[0].p_value,
+                                               want[0].effect_size)
+
+
+def test_reading_a_run_needs_no_scipy_stats():
+    """`scipy.stats` takes 0.6 s to import: only drawing something new imports it."""
+    code = ("import sys; import core.cli, core.results, core.report, core.stats, core.reviews, core.gate; "
+            "print('scipy.stats' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_a_finished_runs_findings_are_read_without_drawing(store, small_run, monkeypatch):
@@ -193,7 +220,20 @@ def test_a_finished_runs_findings_are_read_without_drawing(store, small_run, mon
     drawn = [f["comparison"] for f in first.values() if f["comparison"]["ci_low"] is not None]
     assert any(c["ci_low"] < c["ci_high"] for c in drawn)  # an interval with spread: one that was drawn
     monkeypatch.setattr(stats, "_resampled_means", lambda *a: pytest.fail("drew resamples again"))
+    monkeypatch.setattr(stats, "_signed_rank", lambda *a: pytest.fail("tested again"))
     assert results.load(store, small_run).findings == first
+
+
+def test_after_a_runs_draw_once_its_report_and_category_comparison_draw_nothing(store, small_run, monkeypatch):
+    from core import report
+
+    results.draw_once(store, small_run)  # what a run's worker does when the run ends
+    before = stats.by_category(results.load(store, small_run).frame, list(DEFAULT_METRICS))
+    monkeypatch.setattr(stats, "_resampled_means", lambda *a: pytest.fail("drew resamples again"))
+    monkeypatch.setattr(stats, "_signed_rank", lambda *a: pytest.fail("tested again"))
+    res = results.load(store, small_run)
+    assert "<h2>Charts</h2>" in report.html_report(store, res)
+    pd.testing.assert_frame_equal(stats.by_category(res.frame, list(DEFAULT_METRICS), cache=store.intervals), before)
 
 
 def test_bootstrap_memory_stays_flat_at_large_n():
