@@ -69,7 +69,6 @@ class RunResults:
     # core.reviews.frame: people's reviews, with what each says
     reviews: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=reviews.FRAME_COLUMNS))
     human_review: dict = field(default_factory=dict)  # core.reviews.figures: the judge against people
-    why: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["question_id", "why", "sentence"]))
     # what readers derive from these results and keep with them (a page's figures, by name): made once
     views: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -78,6 +77,15 @@ class RunResults:
         if key not in self.views:
             self.views[key] = build()
         return self.views[key]
+
+    @property
+    def why(self) -> pd.DataFrame:
+        """core.why's class of each question (question_id, why, sentence), made when first asked
+        for (0.2 s at 10,000 questions, which a page showing no class need not wait for); none
+        without both modes."""
+        if not self.both_modes:
+            return pd.DataFrame(columns=["question_id", "why", "sentence"])
+        return self.view("why", lambda: why.classify(self.frame))
 
     @property
     def both_modes(self) -> bool:
@@ -153,7 +161,6 @@ def load(store: Store, run_id: str, *, findings: bool = True) -> RunResults:
         res.human_review = reviews.figures(frame, res.reviews, run.metrics, res.both_modes)
         if res.both_modes:
             res.findings = stats.findings(frame, list(run.metrics), res.repeats, cache=store.intervals)
-            res.why = why.classify(frame)  # core.why: why RAG changed each question's scores
     return res
 
 

@@ -275,7 +275,7 @@ def why_line(res, question_id: str) -> None:
     """Drill-down: this question's "why" class in words, with the figures behind it."""
     from core import why
 
-    row = res.why.set_index("question_id").loc[question_id]
+    row = why.classify(res.frame[res.frame["question_id"].to_numpy() == question_id]).iloc[0]  # not all 10,000
     st.markdown("**Why**")
     st.text(row["sentence"])  # our own words and numbers, kept inert anyway
     if row["why"] is not None:
